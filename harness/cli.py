@@ -1,0 +1,137 @@
+"""`python run.py`: run protocols over algorithms and datasets, list them, export results.
+
+With no arguments it runs the quick default suite: every enabled algorithm on the embedded
+GloVe sample under the qps-recall protocol, then prints a summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness import definitions
+from harness.datasets import DatasetError, dataset_path, list_datasets, load_dataset
+from harness.definitions import DefinitionError
+from harness.protocols import PROTOCOLS
+from harness.report import summary_table
+from harness.results import load_results
+from harness.runner.job import Job
+from harness.runner.local import default_memory_limit, pending, run_jobs
+
+DEFAULT_DATASET = "glove-100k-50-angular"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="run.py",
+        description="Benchmark ANN indices that must forget: QPS-recall, deletion, erasure.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", help=f"registry name or HDF5 path (default: {DEFAULT_DATASET})"
+    )
+    parser.add_argument(
+        "--algorithm",
+        action="append",
+        help="algorithm name from the definitions (repeatable), or 'all' (the default)",
+    )
+    parser.add_argument("--protocol", default="qps-recall", choices=sorted(PROTOCOLS))
+    parser.add_argument("--count", "-k", type=int, default=10, help="neighbours per query")
+    parser.add_argument("--runs", type=int, default=5, help="repetitions; the best counts")
+    parser.add_argument("--batch", action="store_true", help="time batch_query, not query")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per worker")
+    parser.add_argument(
+        "--memory-limit", type=float, help="GiB per worker (default: 80%% of RAM / parallelism)"
+    )
+    parser.add_argument("--parallelism", type=int, default=1, help="workers at once")
+    parser.add_argument("--force", action="store_true", help="redo runs that have results")
+    parser.add_argument("--definitions", default="algos.yaml", type=Path)
+    parser.add_argument("--results", default="results", type=Path, help="results folder")
+    parser.add_argument("--data-dir", default="data", type=Path, help="dataset cache folder")
+    parser.add_argument("--list-algorithms", action="store_true")
+    parser.add_argument("--list-datasets", action="store_true")
+    parser.add_argument(
+        "--export", metavar="FILE.csv", type=Path, help="write the results as CSV and stop"
+    )
+    args = parser.parse_args(argv)
+    for name in ("count", "runs", "parallelism"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.timeout <= 0 or (args.memory_limit is not None and args.memory_limit <= 0):
+        parser.error("--timeout and --memory-limit must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.list_datasets:
+            for name, description in list_datasets():
+                print(f"{name:32} {description}")
+            return 0
+        algorithms = definitions.load_algorithms(args.definitions)
+        if args.list_algorithms:
+            for name, algorithm in sorted(algorithms.items()):
+                state = " (disabled)" if algorithm.disabled else ""
+                print(f"{name:20} {algorithm.description}{state}")
+            return 0
+        if args.export:
+            return export(args)
+        return run(args, algorithms)
+    except (DatasetError, DefinitionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) -> int:
+    requested = args.dataset or DEFAULT_DATASET
+    path = dataset_path(requested, args.data_dir)
+    name = requested if path != Path(requested) else path.stem
+    dataset = load_dataset(path, name=name)
+    if args.count > dataset.neighbors.shape[1]:
+        raise DatasetError(
+            f"--count {args.count} exceeds the {dataset.neighbors.shape[1]} true neighbours "
+            f"stored in {path}; use a smaller --count"
+        )
+    chosen = definitions.select(algorithms, args.algorithm or ["all"], dataset.metric)
+    for algorithm in chosen:
+        definitions.check_importable(algorithm)
+    jobs = [
+        Job(
+            definition=definition,
+            dataset=name,
+            dataset_path=str(path),
+            protocol=args.protocol,
+            count=args.count,
+            runs=args.runs,
+            batch=args.batch,
+            results_dir=str(args.results),
+            query_groups=definition.query_argument_groups,
+        )
+        for algorithm in chosen
+        for definition in definitions.expand(
+            algorithm, dataset.metric, dataset.dimension, args.count
+        )
+    ]
+    todo, skipped = pending(jobs, args.force)
+    if skipped:
+        print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
+    memory_limit = int((args.memory_limit or 0) * 2**30) or default_memory_limit(args.parallelism)
+    run_jobs(todo, dataset.metric, args.timeout, memory_limit, args.parallelism)
+    results = load_results(
+        args.results, [name], [a.name for a in chosen], [args.protocol], args.count
+    )
+    print(f"\n{args.protocol} on {name} (k={args.count}):")
+    print(summary_table(results))
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    datasets = [args.dataset] if args.dataset else None
+    algorithms = None if not args.algorithm or "all" in args.algorithm else args.algorithm
+    results = load_results(args.results, datasets, algorithms)
+    args.export.parent.mkdir(parents=True, exist_ok=True)
+    results.to_csv(args.export, index=False)
+    print(f"wrote {len(results)} run(s) to {args.export}")
+    return 0

@@ -1,0 +1,244 @@
+"""Algorithm definitions from `algos.yaml`: validation and grid expansion as in ann-benchmarks.
+
+Each algorithm names its plugin (module, constructor), its Docker image and `base_args`
+(with `@metric`, `@dimension`, `@count` placeholders), and run groups of build-arg (`args`)
+and query-arg (`query_args`) grids. A list is an axis of positional arguments, a dict is
+expanded over its list values and passed as keywords.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import itertools
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from plugins.base import METRICS, BasePlugin
+
+Arguments = list[Any] | dict[str, Any]
+
+ALGORITHM_KEYS: dict[str, tuple[type, ...]] = {
+    "module": (str,),
+    "constructor": (str,),
+    "docker_image": (str,),
+    "base_args": (list,),
+    "disabled": (bool,),
+    "metrics": (list,),
+    "description": (str,),
+    "run_groups": (dict,),
+}
+REQUIRED_KEYS = ("module", "constructor", "docker_image", "run_groups")
+RUN_GROUP_KEYS: dict[str, tuple[type, ...]] = {"args": (list, dict), "query_args": (list, dict)}
+PLACEHOLDERS = ("@metric", "@dimension", "@count")
+
+
+class DefinitionError(ValueError):
+    """A malformed `algos.yaml` entry, or an algorithm that cannot be used as asked."""
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One validated `algos.yaml` entry."""
+
+    name: str
+    module: str
+    constructor: str
+    docker_image: str
+    base_args: list[Any]
+    run_groups: dict[str, dict[str, Arguments]]
+    disabled: bool = False
+    metrics: tuple[str, ...] = METRICS
+    description: str = ""
+
+    def plugin_class(self) -> type[BasePlugin]:
+        return getattr(importlib.import_module(self.module), self.constructor)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One build of one algorithm with every query-argument group to run against it."""
+
+    algorithm: str
+    module: str
+    constructor: str
+    docker_image: str
+    arguments: list[Any]
+    build_args: Arguments
+    query_argument_groups: list[Arguments] = field(default_factory=list)
+
+    def instantiate(self) -> BasePlugin:
+        """A fresh plugin object built with this definition's arguments."""
+        cls = getattr(importlib.import_module(self.module), self.constructor)
+        keywords = self.build_args if isinstance(self.build_args, dict) else {}
+        return cls(*self.arguments, **keywords)
+
+
+def load_algorithms(path: str | Path = "algos.yaml") -> dict[str, Algorithm]:
+    """Parse and validate every entry of an `algos.yaml` file."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except FileNotFoundError:
+        raise DefinitionError(f"{path}: no such file; pass --definitions FILE") from None
+    except yaml.YAMLError as error:
+        raise DefinitionError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(raw, dict):
+        raise DefinitionError(f"{path}: expected a mapping of algorithm name to definition")
+    return {name: validate_algorithm(name, entry) for name, entry in raw.items()}
+
+
+def validate_algorithm(name: str, entry: Any) -> Algorithm:
+    """One entry checked key by key; every error names the algorithm, the key and the fix."""
+    if not isinstance(entry, dict):
+        raise DefinitionError(f"algorithm {name!r}: expected a mapping of keys, got {entry!r}")
+    for key, value in entry.items():
+        if key not in ALGORITHM_KEYS:
+            raise DefinitionError(
+                f"algorithm {name!r}: unknown key {key!r}; use only {', '.join(ALGORITHM_KEYS)}"
+            )
+        _check_type(name, key, value, ALGORITHM_KEYS[key])
+    for key in REQUIRED_KEYS:
+        if key not in entry:
+            raise DefinitionError(f"algorithm {name!r}: missing key {key!r}; add it")
+    metrics = tuple(entry.get("metrics", METRICS))
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise DefinitionError(
+            f"algorithm {name!r}: key 'metrics' has unknown {unknown}; use {list(METRICS)}"
+        )
+    for group, spec in entry["run_groups"].items():
+        _check_run_group(name, group, spec)
+    return Algorithm(
+        name=name,
+        module=entry["module"],
+        constructor=entry["constructor"],
+        docker_image=entry["docker_image"],
+        base_args=list(entry.get("base_args", ["@metric"])),
+        run_groups=entry["run_groups"],
+        disabled=entry.get("disabled", False),
+        metrics=metrics,
+        description=entry.get("description", ""),
+    )
+
+
+def check_importable(algorithm: Algorithm) -> None:
+    """Import the plugin module and find its constructor, or explain what to do."""
+    try:
+        algorithm.plugin_class()
+    except AttributeError:
+        raise DefinitionError(
+            f"algorithm {algorithm.name!r}: key 'constructor': {algorithm.module} has no "
+            f"{algorithm.constructor!r}; name the plugin class defined there"
+        ) from None
+    except Exception as error:
+        raise DefinitionError(
+            f"algorithm {algorithm.name!r}: key 'module' ({algorithm.module}) does not import: "
+            f"{type(error).__name__}: {error}. Install the plugin's library "
+            f"(see its Dockerfile) or set 'disabled: true'"
+        ) from None
+
+
+def expand(algorithm: Algorithm, metric: str, dimension: int, count: int) -> list[Definition]:
+    """Every build-argument combination of every run group, placeholders substituted."""
+    values = {"@metric": metric, "@dimension": dimension, "@count": count}
+    base = [values.get(a, a) if isinstance(a, str) else a for a in algorithm.base_args]
+    definitions = []
+    for spec in algorithm.run_groups.values():
+        query_groups = combinations(spec.get("query_args", []))
+        for build in combinations(spec.get("args", [])):
+            positional = build if isinstance(build, list) else []
+            definitions.append(
+                Definition(
+                    algorithm=algorithm.name,
+                    module=algorithm.module,
+                    constructor=algorithm.constructor,
+                    docker_image=algorithm.docker_image,
+                    arguments=base + positional,
+                    build_args=build,
+                    query_argument_groups=query_groups,
+                )
+            )
+    return definitions
+
+
+def combinations(args: Arguments) -> list[Arguments]:
+    """ann-benchmarks' grid expansion: the product over every list-valued axis."""
+    if isinstance(args, list):
+        axes = [a if isinstance(a, list) else [a] for a in args]
+        return [list(x) for x in itertools.product(*axes)]
+    axes = [[(k, x) for x in v] if isinstance(v, list) else [(k, v)] for k, v in args.items()]
+    return [dict(x) for x in itertools.product(*axes)]
+
+
+def select(algorithms: dict[str, Algorithm], names: Iterable[str], metric: str) -> list[Algorithm]:
+    """The algorithms asked for (`all` = every enabled one) that support the metric."""
+    names = list(names)
+    if "all" in names:
+        return [a for a in algorithms.values() if not a.disabled and metric in a.metrics]
+    chosen = []
+    for name in names:
+        if name not in algorithms:
+            raise DefinitionError(
+                f"unknown algorithm {name!r}: choose from {', '.join(sorted(algorithms))} "
+                "or 'all' (see --list-algorithms)"
+            )
+        algorithm = algorithms[name]
+        if metric not in algorithm.metrics:
+            raise DefinitionError(
+                f"algorithm {name!r} does not support the {metric!r} metric "
+                f"(it supports {', '.join(algorithm.metrics)}); choose another dataset"
+            )
+        chosen.append(algorithm)
+    return chosen
+
+
+def arguments_label(args: Arguments) -> str:
+    """A short readable label such as `M=16_efConstruction=200` (or `1_2` positionally)."""
+    if isinstance(args, dict):
+        parts = [f"{k}={_compact(v)}" for k, v in args.items()]
+    else:
+        parts = [_compact(v) for v in args]
+    return "_".join(parts) or "default"
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def run_label(build_args: Arguments, query_args: Arguments) -> str:
+    """File-name-safe label of one run: build arguments, `__`, query arguments."""
+    label = f"{arguments_label(build_args)}__{arguments_label(query_args)}"
+    label = re.sub(r"[^A-Za-z0-9=.,_+-]", "_", label)
+    if len(label) > 150:
+        label = f"{label[:140]}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
+    return label
+
+
+def _check_run_group(name: str, group: str, spec: Any) -> None:
+    if not isinstance(spec, dict):
+        raise DefinitionError(
+            f"algorithm {name!r}: run group {group!r} must be a mapping with 'args' and "
+            f"'query_args', got {spec!r}"
+        )
+    for key, value in spec.items():
+        if key not in RUN_GROUP_KEYS:
+            raise DefinitionError(
+                f"algorithm {name!r}: run group {group!r} has unknown key {key!r}; "
+                f"use only {', '.join(RUN_GROUP_KEYS)}"
+            )
+        _check_type(name, f"run_groups.{group}.{key}", value, RUN_GROUP_KEYS[key])
+
+
+def _check_type(name: str, key: str, value: Any, types: tuple[type, ...]) -> None:
+    if not isinstance(value, types):
+        expected = " or ".join(t.__name__ for t in types)
+        raise DefinitionError(
+            f"algorithm {name!r}: key {key!r} must be a {expected}, "
+            f"got {type(value).__name__} {value!r}"
+        )

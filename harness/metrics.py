@@ -1,0 +1,51 @@
+"""Quality and speed measures with ann-benchmarks semantics."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: ann-benchmarks' tolerance: a returned point counts as a true neighbour when its distance
+#: is at most the k-th true distance plus this, so ties at the k-th distance count.
+RECALL_EPSILON = 1e-3
+
+
+def knn_recall(
+    true_distances: np.ndarray,
+    run_distances: np.ndarray,
+    run_ids: np.ndarray,
+    k: int,
+    epsilon: float = RECALL_EPSILON,
+) -> np.ndarray:
+    """Per-query recall@k: the fraction of the first k distinct answers within the threshold.
+
+    `true_distances` holds each query's exact distances in ascending order (at least k
+    columns); `run_distances` the distances of the returned ids (`inf` for padding).
+    A repeated id counts once.
+    """
+    ids = run_ids[:, :k]
+    distances = run_distances[:, :k]
+    threshold = true_distances[:, k - 1 : k] + epsilon
+    hits = (distances <= threshold) & (ids >= 0) & ~_repeated(ids)
+    return hits.sum(axis=1) / k
+
+
+def _repeated(ids: np.ndarray) -> np.ndarray:
+    """True where an id already appeared earlier in its row."""
+    order = np.argsort(ids, axis=1, kind="stable")
+    ranked = np.take_along_axis(ids, order, axis=1)
+    duplicate_sorted = np.zeros_like(ranked, dtype=bool)
+    duplicate_sorted[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    repeated = np.zeros_like(duplicate_sorted)
+    np.put_along_axis(repeated, order, duplicate_sorted, axis=1)
+    return repeated
+
+
+def latency_summary(times: np.ndarray) -> dict[str, float]:
+    """Mean and tail latencies (seconds) of per-query times."""
+    p50, p95, p99 = np.percentile(times, [50, 95, 99])
+    return {
+        "mean_latency": float(np.mean(times)),
+        "p50_latency": float(p50),
+        "p95_latency": float(p95),
+        "p99_latency": float(p99),
+    }

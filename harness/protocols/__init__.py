@@ -1,0 +1,15 @@
+"""The measurement protocols, by name. Each yields one `RunRecord` per run of a job."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from harness.datasets import Dataset
+from harness.results import RunRecord
+from harness.runner.job import Job
+
+from . import qps_recall
+
+Protocol = Callable[[Job, Dataset], Iterator[RunRecord]]
+
+PROTOCOLS: dict[str, Protocol] = {"qps-recall": qps_recall.run}

@@ -1,0 +1,158 @@
+"""The plugin contract, checked against every algorithm in algos.yaml.
+
+Each plugin is built with its first definition and queried with its last (usually most
+accurate) query-argument group, on ann-benchmarks' random-xs-20 blobs in both metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness import definitions
+from harness.datasets import Dataset, dataset_path, load_dataset
+from harness.groundtruth import distances_to, ground_truth
+from harness.metrics import knn_recall
+from harness.protocols.qps_recall import neighbor_distances, set_query_arguments
+from plugins.base import BasePlugin, offers
+
+ALGORITHMS = definitions.load_algorithms(Path(__file__).parent.parent / "algos.yaml")
+K = 10
+MIN_RECALL = 0.9
+
+
+@pytest.fixture(scope="module", params=["euclidean", "angular"])
+def blobs(request: pytest.FixtureRequest, data_dir: Path) -> Dataset:
+    data = load_dataset(dataset_path(f"random-xs-20-{request.param}", data_dir))
+    return Dataset(  # a 300-query sample keeps the suite fast
+        data.name,
+        data.train,
+        data.test[:300],
+        data.neighbors[:300],
+        data.distances[:300],
+        data.metric,
+        data.learn_queries,
+    )
+
+
+@pytest.fixture(params=sorted(ALGORITHMS))
+def algorithm(request: pytest.FixtureRequest) -> definitions.Algorithm:
+    algorithm = ALGORITHMS[request.param]
+    if algorithm.disabled:
+        pytest.skip(f"{algorithm.name} is disabled in algos.yaml")
+    definitions.check_importable(algorithm)
+    return algorithm
+
+
+def build(algorithm: definitions.Algorithm, data: Dataset, ids=None) -> BasePlugin:
+    if data.metric not in algorithm.metrics:
+        pytest.skip(f"{algorithm.name} does not support {data.metric}")
+    definition = definitions.expand(algorithm, data.metric, data.dimension, K)[0]
+    plugin = definition.instantiate()
+    plugin.fit(data.train, ids)
+    set_query_arguments(plugin, definition.query_argument_groups[-1])
+    return plugin
+
+
+def answers(plugin: BasePlugin, queries: np.ndarray) -> np.ndarray:
+    out = np.full((len(queries), K), -1, dtype=np.int64)
+    for i, q in enumerate(queries):
+        found = plugin.query(q, K)
+        out[i, : len(found)] = found
+    return out
+
+
+def recall(data: Dataset, neighbors: np.ndarray, true_distances: np.ndarray) -> float:
+    distances = neighbor_distances(data.metric, data.test, data.train, neighbors)
+    return float(knn_recall(true_distances, distances, neighbors, K).mean())
+
+
+def test_query_returns_best_first_ids_with_recall(algorithm, blobs: Dataset) -> None:
+    plugin = build(algorithm, blobs)
+    assert plugin.deletion in ("hard", "soft", "none")
+    assert plugin.deletion == "none" or offers(plugin, "delete")
+    found = plugin.query(blobs.test[0], K)
+    assert found.dtype == np.int64 and 0 < len(found) <= K
+    assert len(set(found.tolist())) == len(found)
+    d = distances_to(blobs.metric, blobs.test[0], blobs.train[found])
+    assert np.all(np.diff(d) >= -1e-5), "answers must come best first"
+    neighbors = answers(plugin, blobs.test)
+    assert recall(blobs, neighbors, blobs.distances) >= MIN_RECALL
+    batch = plugin.batch_query(blobs.test, K)
+    assert batch.shape == (len(blobs.test), K) and batch.dtype == np.int64
+    assert recall(blobs, batch, blobs.distances) >= MIN_RECALL
+    assert isinstance(plugin.memory_usage(), int)
+    plugin.done()
+
+
+def test_external_ids_and_bad_input(algorithm, blobs: Dataset) -> None:
+    ids = 1_000_000 + 7 * np.arange(len(blobs.train), dtype=np.int64)
+    plugin = build(algorithm, blobs, ids)
+    for row in (0, 123, 4567):
+        assert plugin.query(blobs.train[row], K)[0] == ids[row]
+    with pytest.raises(ValueError, match="dimension"):
+        plugin.query(np.zeros(blobs.dimension + 1, dtype=np.float32), K)
+    fresh = definitions.expand(algorithm, blobs.metric, blobs.dimension, K)[0].instantiate()
+    bad = blobs.train[:100].copy()
+    bad[42, 3] = np.nan
+    with pytest.raises(ValueError, match="42"):
+        fresh.fit(bad)
+
+
+def test_delete_never_returns_deleted_ids_and_keeps_recall(algorithm, blobs: Dataset) -> None:
+    if not offers(algorithm.plugin_class(), "delete"):
+        pytest.skip(f"{algorithm.name} has no native delete (deletion = none)")
+    plugin = build(algorithm, blobs)
+    rng = np.random.default_rng(0)
+    deleted = rng.choice(len(blobs.train), size=len(blobs.train) // 10, replace=False)
+    plugin.delete(deleted)
+    kept = np.setdiff1d(np.arange(len(blobs.train)), deleted)
+    neighbors = answers(plugin, blobs.test)
+    assert not np.isin(neighbors, deleted).any()
+    _, true_distances = ground_truth(blobs.train, blobs.test, blobs.metric, K, rows=kept)
+    assert recall(blobs, neighbors, true_distances) >= MIN_RECALL
+    for row in deleted[:20]:  # a deleted vector is not even found by itself
+        assert row not in plugin.query(blobs.train[row], K)
+
+    before = answers(plugin, blobs.test[:50])
+    with pytest.raises(KeyError, match="987654321"):
+        plugin.delete(np.array([kept[0], 987654321]))
+    with pytest.raises(KeyError, match=str(deleted[0])):
+        plugin.delete(deleted[:1])
+    assert np.array_equal(answers(plugin, blobs.test[:50]), before), "a failed delete changed it"
+
+
+def test_insert_after_fit(algorithm, blobs: Dataset) -> None:
+    if not offers(algorithm.plugin_class(), "insert"):
+        pytest.skip(f"{algorithm.name} has no insert")
+    half = len(blobs.train) // 2
+    first = Dataset(
+        blobs.name,
+        blobs.train[:half],
+        blobs.test,
+        blobs.neighbors,
+        blobs.distances,
+        blobs.metric,
+        None,
+    )
+    plugin = build(algorithm, first)
+    if offers(plugin, "delete"):
+        plugin.delete(np.arange(10))
+    new_ids = np.arange(half, len(blobs.train), dtype=np.int64)
+    plugin.insert(blobs.train[half:], new_ids)
+    for row in (half, half + 1, len(blobs.train) - 1):
+        assert plugin.query(blobs.train[row], K)[0] == row
+    all_rows = np.arange(10, len(blobs.train))
+    _, true_distances = ground_truth(blobs.train, blobs.test, blobs.metric, K, rows=all_rows)
+    assert recall(blobs, answers(plugin, blobs.test), true_distances) >= MIN_RECALL
+
+
+def test_save_writes_the_state(algorithm, blobs: Dataset, tmp_path: Path) -> None:
+    if not offers(algorithm.plugin_class(), "save"):
+        pytest.skip(f"{algorithm.name} has no save")
+    plugin = build(algorithm, blobs)
+    plugin.save(tmp_path)
+    size = sum(f.stat().st_size for f in tmp_path.iterdir())
+    assert size >= blobs.train.nbytes // 2, "the saved state cannot hold the vectors"
