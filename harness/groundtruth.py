@@ -6,6 +6,7 @@ euclidean is the L2 distance, angular is 1 - cosine similarity, ip is the negate
 
 import faiss
 import numpy as np
+from tqdm import tqdm
 
 METRICS = ("euclidean", "angular", "ip")
 
@@ -47,7 +48,8 @@ def ground_truth(
     if found == 0:
         return ids, dists
     search_base = _normalised(base) if metric == "angular" else base
-    for start in range(0, len(queries), chunk):
+    starts = range(0, len(queries), chunk)
+    for start in tqdm(starts, desc="ground truth", unit="chunk", disable=len(starts) < 5):
         block = queries[start : start + chunk]
         local = _knn_ids(metric, search_base, block, found)
         ids[start : start + chunk, :found], dists[start : start + chunk, :found] = _exact_order(

@@ -34,13 +34,11 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
         plugin.done()
 
 
-def build(
-    plugin: BasePlugin, train: np.ndarray, ids: np.ndarray | None = None
-) -> tuple[float, int]:
+def build(plugin: BasePlugin, train: np.ndarray) -> tuple[float, int]:
     """Fit the plugin; build time in seconds and index size in bytes."""
     before = plugin.memory_usage()
     start = time.perf_counter()
-    plugin.fit(train, ids)
+    plugin.fit(train)
     build_time = time.perf_counter() - start
     return build_time, max(0, plugin.memory_usage() - before)
 
