@@ -8,7 +8,7 @@ import faiss
 import numpy as np
 from tqdm import tqdm
 
-METRICS = ("euclidean", "angular", "ip")
+from plugins.base import METRICS
 
 
 def distances_to(metric: str, q: np.ndarray, X: np.ndarray) -> np.ndarray:
