@@ -11,7 +11,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from plugins.base import BasePlugin, as_ids, as_query, as_rows, check_deletable
+from plugins.base import BasePlugin, as_ids, as_rows, check_deletable
 
 SPACES = {"euclidean": "l2", "angular": "cosine", "ip": "ip"}
 
@@ -51,10 +51,16 @@ class Hnswlib(BasePlugin):
         self.name = f"hnswlib(M={self.M}, efConstruction={self.ef_construction}, ef={ef})"
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        # The hot path: hnswlib converts the dtype itself but would silently misread a vector
+        # of the wrong length, so only the length is checked here (not `as_query`'s copy).
+        if len(q) != self.dimension:
+            raise ValueError(
+                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
+            )
         k = min(k, len(self.live))
         if k == 0:
             return np.zeros(0, dtype=np.int64)
-        labels, _ = self.index.knn_query(as_query(q, self.dimension), k)
+        labels, _ = self.index.knn_query(q, k)
         return labels[0].view(np.int64)
 
     def batch_query(self, Q: np.ndarray, k: int) -> np.ndarray:
