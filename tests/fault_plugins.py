@@ -68,3 +68,14 @@ class KilledWhileWriting(BruteForce):
             return out
 
         h5py.Group.create_dataset = create_then_die
+
+
+class ReportsThreads(BruteForce):
+    """Names itself after the thread counts of every BLAS/OpenMP pool loaded in the worker."""
+
+    def fit(self, X, ids=None):
+        from threadpoolctl import threadpool_info
+
+        super().fit(X, ids)
+        counts = sorted({pool["num_threads"] for pool in threadpool_info()})
+        self.name = "threads=" + ",".join(map(str, counts))

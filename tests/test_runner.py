@@ -73,3 +73,10 @@ def test_each_fault_is_recorded_with_its_cause_and_the_normal_run_succeeds(
     assert "SIGKILL" in details["KilledWhileWriting"]
     leftovers = [p.name for p in tmp_path.rglob("*") if ".partial-" in p.name]
     assert leftovers == [], "a worker killed mid-write left a partial result file"
+
+
+def test_workers_run_blas_and_openmp_on_one_thread(tiny_dataset: Path, tmp_path: Path) -> None:
+    job = make_job("ReportsThreads", tiny_dataset, tmp_path)
+    [outcome] = run_jobs([job], "euclidean", timeout=60, memory_limit=4 * GiB)
+    assert outcome.status == "ok", outcome.detail
+    assert read_result(job.result_path([]))["attrs"]["name"] == "threads=1"
