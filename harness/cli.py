@@ -34,7 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--algorithm",
         action="append",
-        help="algorithm name from the definitions (repeatable), or 'all' (the default)",
+        help="algorithm name from the definitions (repeatable), or 'all'; without it, the "
+        "quick default suite (the run groups marked `default: true`)",
     )
     parser.add_argument("--protocol", default="qps-recall", choices=sorted(PROTOCOLS))
     parser.add_argument("--count", "-k", type=int, default=10, help="neighbours per query")
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) 
             f"--count {args.count} exceeds the {dataset.neighbors.shape[1]} true neighbours "
             f"stored in {path}; use a smaller --count"
         )
-    chosen = definitions.select(algorithms, args.algorithm or ["all"], dataset.metric)
+    chosen = definitions.select(algorithms, args.algorithm, dataset.metric)
     for algorithm in chosen:
         definitions.check_importable(algorithm)
     jobs = [

@@ -14,7 +14,7 @@ import itertools
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,11 @@ ALGORITHM_KEYS: dict[str, tuple[type, ...]] = {
     "run_groups": (dict,),
 }
 REQUIRED_KEYS = ("module", "constructor", "docker_image", "run_groups")
-RUN_GROUP_KEYS: dict[str, tuple[type, ...]] = {"args": (list, dict), "query_args": (list, dict)}
+RUN_GROUP_KEYS: dict[str, tuple[type, ...]] = {
+    "args": (list, dict),
+    "query_args": (list, dict),
+    "default": (bool,),
+}
 PLACEHOLDERS = ("@metric", "@dimension", "@count")
 
 
@@ -176,8 +180,22 @@ def combinations(args: Arguments) -> list[Arguments]:
     return [dict(x) for x in itertools.product(*axes)]
 
 
-def select(algorithms: dict[str, Algorithm], names: Iterable[str], metric: str) -> list[Algorithm]:
-    """The algorithms asked for (`all` = every enabled one) that support the metric."""
+def select(
+    algorithms: dict[str, Algorithm], names: Iterable[str] | None, metric: str
+) -> list[Algorithm]:
+    """The algorithms asked for that support the metric.
+
+    `all` is every enabled algorithm with all its run groups; no names at all is the quick
+    default suite: every enabled algorithm's run groups marked `default: true`.
+    """
+    if names is None:
+        return [
+            replace(a, run_groups=quick)
+            for a in algorithms.values()
+            if not a.disabled
+            and metric in a.metrics
+            and (quick := {g: s for g, s in a.run_groups.items() if s.get("default")})
+        ]
     names = list(names)
     if "all" in names:
         return [a for a in algorithms.values() if not a.disabled and metric in a.metrics]

@@ -105,6 +105,19 @@ def test_malformed_yaml_and_unknown_algorithm(tmp_path: Path) -> None:
     assert select(limited, ["all"], "angular") == []
 
 
+def test_no_names_is_the_quick_suite_of_default_run_groups() -> None:
+    marked = {**ENTRY, "run_groups": {**ENTRY["run_groups"], "b": {"default": True}}}
+    algorithms = {
+        "demo": validate_algorithm("demo", marked),
+        "plain": validate_algorithm("plain", ENTRY),
+        "off": validate_algorithm("off", {**marked, "disabled": True}),
+    }
+    [quick] = select(algorithms, None, "euclidean")
+    assert quick.name == "demo" and list(quick.run_groups) == ["b"]
+    assert [a.name for a in select(algorithms, ["all"], "euclidean")] == ["demo", "plain"]
+    assert list(select(algorithms, ["demo"], "euclidean")[0].run_groups) == ["a", "b"]
+
+
 def test_run_labels_are_readable_and_file_safe() -> None:
     assert (
         run_label({"M": 16, "efConstruction": 200}, {"ef": 40}) == "M=16_efConstruction=200__ef=40"
