@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.definitions import Definition
@@ -80,3 +85,33 @@ def test_workers_run_blas_and_openmp_on_one_thread(tiny_dataset: Path, tmp_path:
     [outcome] = run_jobs([job], "euclidean", timeout=60, memory_limit=4 * GiB)
     assert outcome.status == "ok", outcome.detail
     assert read_result(job.result_path([]))["attrs"]["name"] == "threads=1"
+
+
+INTERRUPTED_RUNNER = """
+import sys
+from pathlib import Path
+sys.path.insert(0, "tests")
+from test_runner import make_job
+from harness.runner.local import run_jobs
+jobs = [make_job("Sleep", Path(sys.argv[1]), Path(sys.argv[2])) for _ in range(3)]
+run_jobs(jobs, "euclidean", timeout=600, memory_limit=2**31, parallelism=1)
+"""
+
+
+def test_an_interrupted_runner_stops_its_workers_and_records_nothing(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_RUNNER, str(tiny_dataset), str(tmp_path)],
+        cwd=Path(__file__).parent.parent,
+    )
+    deadline = time.monotonic() + 60
+    while not (workers := psutil.Process(runner.pid).children(recursive=True)):
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.2)
+    time.sleep(2)
+    runner.send_signal(signal.SIGINT)
+    runner.wait(30)
+    psutil.wait_procs(workers, timeout=10)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert list(tmp_path.rglob("*.hdf5")) == [], "an interrupted run is not a plugin failure"

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -23,7 +24,6 @@ from pathlib import Path
 import psutil
 from tqdm import tqdm
 
-from harness.definitions import arguments_label
 from harness.environment import PROJECT_ROOT
 from harness.results import is_finished, remove_partials, write_result
 from harness.runner.job import Job
@@ -39,6 +39,9 @@ THREAD_VARIABLES = (
 POLL_SECONDS = 0.1
 CHILDREN_EVERY = 20  # polls between looks for the worker's own subprocesses
 LOG_TAIL_LINES = 25
+
+_running: set[subprocess.Popen] = set()  # live workers, stopped if the runner is interrupted
+_interrupted = threading.Event()
 
 
 @dataclass
@@ -74,18 +77,25 @@ def run_jobs(
         return outcomes
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         futures = [pool.submit(run_job, job, metric, timeout, memory_limit) for job in jobs]
-        for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="job"):
-            outcome = future.result()
-            outcomes.append(outcome)
-            tqdm.write(_outcome_line(outcome))
+        try:
+            for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="job"):
+                outcome = future.result()
+                outcomes.append(outcome)
+                tqdm.write(_outcome_line(outcome))
+        except BaseException:  # e.g. Ctrl-C: workers run in their own sessions, stop them too
+            _interrupted.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for process in list(_running):
+                _kill_group(process)
+            raise
     return outcomes
 
 
 def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome:
     """One worker subprocess for one job; failed runs are written as failure records."""
-    results_dir = job.result_path([]).parent
+    log_path = job.log_path()
+    results_dir = log_path.parent
     results_dir.mkdir(parents=True, exist_ok=True)
-    log_path = results_dir / f"{arguments_label(job.definition.build_args)}.log"
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="worker-") as scratch:
         job_file, status_file = Path(scratch) / "job.json", Path(scratch) / "status.json"
@@ -100,7 +110,11 @@ def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-            killed_for = watch(process, timeout, memory_limit)
+            _running.add(process)
+            try:
+                killed_for = watch(process, timeout, memory_limit)
+            finally:
+                _running.discard(process)
         remove_partials(results_dir, process.pid)
         cause, detail = diagnose(process.returncode, killed_for, status_file, timeout)
     missing = [q for q in job.query_groups if not is_finished(job.result_path(q))]
@@ -109,6 +123,8 @@ def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome
     seconds = time.monotonic() - start
     if not cause:
         return Outcome(job, "ok", seconds)
+    if _interrupted.is_set():  # not the plugin's failure: leave the runs to be redone
+        return Outcome(job, "failed", seconds, "interrupted", "the runner was interrupted")
     detail = f"{detail}\n--- worker log (last lines) ---\n{_tail(log_path)}"
     for query_args in missing:
         attrs = job.attrs(query_args, metric, status="failed")
