@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import definitions
-from harness.datasets import DatasetError, dataset_path, list_datasets, load_dataset
+from harness.datasets import Dataset, DatasetError, dataset_path, list_datasets, load_dataset
 from harness.definitions import DefinitionError
+from harness.deletion_sets import POLICIES, resolve_count
 from harness.protocols import PROTOCOLS
+from harness.protocols.deletion import SINGLES
 from harness.report import summary_table
 from harness.results import load_results
+from harness.runbooks import BUILT_INS, RunbookError, load_runbook
 from harness.runner.job import Job
 from harness.runner.local import default_memory_limit, pending, run_jobs
 
@@ -38,6 +42,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "quick default suite (the run groups marked `default: true`)",
     )
     parser.add_argument("--protocol", default="qps-recall", choices=sorted(PROTOCOLS))
+    parser.add_argument(
+        "--delete-policy", default="random", choices=POLICIES, help="deletion: which rows"
+    )
+    parser.add_argument(
+        "--delete-count",
+        default="0.1",
+        type=delete_count,
+        help="deletion: rows to delete, a count (1000) or a fraction of train (0.1)",
+    )
+    parser.add_argument(
+        "--delete-seed", type=int, default=1, help="deletion, delete-clusters: the seed"
+    )
+    parser.add_argument(
+        "--delete-singles",
+        type=int,
+        default=SINGLES,
+        help="deletion: how many deletes are timed one by one (the rest is one batch)",
+    )
+    parser.add_argument(
+        "--runbook",
+        default="sliding-window",
+        metavar="NAME|FILE",
+        help=f"churn: a built-in ({', '.join(BUILT_INS)}) or a big-ann-benchmarks runbook YAML",
+    )
     parser.add_argument("--count", "-k", type=int, default=10, help="neighbours per query")
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the best counts")
     parser.add_argument("--batch", action="store_true", help="time batch_query, not query")
@@ -56,12 +84,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--export", metavar="FILE.csv", type=Path, help="write the results as CSV and stop"
     )
     args = parser.parse_args(argv)
+    if args.delete_singles < 0:
+        parser.error("--delete-singles must be at least 0")
     for name in ("count", "runs", "parallelism"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1")
     if args.timeout <= 0 or (args.memory_limit is not None and args.memory_limit <= 0):
         parser.error("--timeout and --memory-limit must be positive")
     return args
+
+
+def delete_count(text: str) -> int | float:
+    """`--delete-count`: a whole number of rows, or a fraction in (0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a fraction") from None
+    if value.is_integer() and value >= 1:
+        return int(value)
+    if 0 < value < 1:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r}: give a count of rows (1, 2, ...) or a fraction between 0 and 1 (0.1)"
+    )
+
+
+def protocol_args(args: argparse.Namespace, dataset: Dataset) -> dict[str, Any]:
+    """The chosen protocol's options, checked against the dataset before any work."""
+    if args.protocol == "deletion":
+        try:
+            resolve_count(args.delete_count, len(dataset.train))
+        except ValueError as error:
+            raise DatasetError(f"--delete-count: {error}") from None
+        return {
+            "policy": args.delete_policy,
+            "count": args.delete_count,
+            "seed": args.delete_seed,
+            "singles": args.delete_singles,
+        }
+    if args.protocol == "churn":
+        runbook = (
+            str(Path(args.runbook).resolve()) if Path(args.runbook).is_file() else args.runbook
+        )
+        load_runbook(runbook, dataset.name, dataset.train, dataset.metric, args.delete_seed)
+        seeded = {"seed": args.delete_seed} if args.runbook == "delete-clusters" else {}
+        return {"runbook": runbook, **seeded}
+    return {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.export:
             return export(args)
         return run(args, algorithms)
-    except (DatasetError, DefinitionError) as error:
+    except (DatasetError, DefinitionError, RunbookError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -95,6 +163,7 @@ def run(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) 
             f"--count {args.count} exceeds the {dataset.neighbors.shape[1]} true neighbours "
             f"stored in {path}; use a smaller --count"
         )
+    options = protocol_args(args, dataset)
     chosen = definitions.select(algorithms, args.algorithm, dataset.metric)
     for algorithm in chosen:
         definitions.check_importable(algorithm)
@@ -109,6 +178,7 @@ def run(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) 
             batch=args.batch,
             results_dir=str(args.results),
             query_groups=definition.query_argument_groups,
+            protocol_args=options,
         )
         for algorithm in chosen
         for definition in definitions.expand(

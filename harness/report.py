@@ -10,10 +10,25 @@ RECALL_TARGET = 0.9
 
 
 def summary_table(results: pd.DataFrame) -> str:
-    """One line per run: parameters, recall, QPS, latency, build time, size; failures last."""
+    """One line per run with its protocol's figures; failures last."""
     if results.empty:
         return "no results"
     ok = results[results["status"] == "ok"].copy()
+    lines = []
+    for protocol, runs in ok.groupby("protocol"):
+        lines.append(TABLES.get(protocol, qps_recall_table)(runs))
+    failed = results[results["status"] != "ok"]
+    for _, row in failed.iterrows():
+        first_line = str(row.get("failure_detail", "")).splitlines()[:1]
+        lines.append(
+            f"FAILED {row['algorithm']} {_parameters(row['build_args'], row['query_args'])}: "
+            f"{row.get('failure_cause', row['status'])}: {' '.join(first_line)}"
+        )
+    return "\n".join(lines)
+
+
+def qps_recall_table(ok: pd.DataFrame) -> str:
+    """Parameters, recall, QPS, latency, build time, size; and the best QPS at the target."""
     lines = []
     if not ok.empty:
         ok["parameters"] = [
@@ -38,14 +53,68 @@ def summary_table(results: pd.DataFrame) -> str:
         lines.append(table.to_string(index=False))
         lines.append("")
         lines.append(best_at_recall(ok))
-    failed = results[results["status"] != "ok"]
-    for _, row in failed.iterrows():
-        first_line = str(row.get("failure_detail", "")).splitlines()[:1]
-        lines.append(
-            f"FAILED {row['algorithm']} {_parameters(row['build_args'], row['query_args'])}: "
-            f"{row.get('failure_cause', row['status'])}: {' '.join(first_line)}"
-        )
     return "\n".join(lines)
+
+
+def deletion_table(ok: pd.DataFrame) -> str:
+    """Delete latency and cost against rebuild, then recall and QPS on what remains."""
+    table = pd.DataFrame(
+        {
+            "algorithm": ok["algorithm"],
+            "parameters": _parameter_column(ok),
+            "deleted": [_variant(a) for a in ok["protocol_args"]],
+            "del p50 ms": _ms(ok, "single_p50"),
+            "del p99 ms": _ms(ok, "single_p99"),
+            "del max ms": _ms(ok, "single_max"),
+            "batch s": _column(ok, "batch_time").round(3),
+            "compact s": _column(ok, "compact_time").round(3),
+            "rebuild s": ok["rebuild_time"].round(2),
+            "speed-up": ok["speedup"].round(1),
+            "recall": ok["recall"].round(4),
+            "QPS": ok["qps"].round(1),
+            "deleted returned": ok["deleted_returned"],
+            "build_args": ok["build_args"],
+        }
+    ).sort_values(["algorithm", "deleted", "build_args", "recall"])
+    return table.drop(columns="build_args").to_string(index=False)
+
+
+def churn_table(ok: pd.DataFrame) -> str:
+    """Mean recall over the search steps (the streaming figure), its minimum, QPS, time."""
+    table = pd.DataFrame(
+        {
+            "algorithm": ok["algorithm"],
+            "parameters": _parameter_column(ok),
+            "runbook": ok["runbook"],
+            "mean recall": ok["mean_recall"].round(4),
+            "min recall": ok["min_recall"].round(4),
+            "final recall": ok["final_recall"].round(4),
+            "QPS": ok["qps"].round(1),
+            "total s": ok["total_time"].round(2),
+            "rebuilds": ok["rebuilds"],
+            "build_args": ok["build_args"],
+        }
+    ).sort_values(["algorithm", "runbook", "build_args", "mean recall"])
+    return table.drop(columns="build_args").to_string(index=False)
+
+
+def _parameter_column(ok: pd.DataFrame) -> list[str]:
+    return [_parameters(b, q) for b, q in zip(ok["build_args"], ok["query_args"], strict=True)]
+
+
+def _column(ok: pd.DataFrame, name: str) -> pd.Series:
+    """A measure only some plugins report (e.g. compact time); NaN where missing."""
+    return ok[name] if name in ok else pd.Series(float("nan"), index=ok.index)
+
+
+def _ms(ok: pd.DataFrame, name: str) -> pd.Series:
+    return (_column(ok, name) * 1e3).round(4)
+
+
+def _variant(text: str) -> str:
+    """`cluster 0.1 (seed 1)` from a run's protocol options."""
+    options = json.loads(text) if isinstance(text, str) else {}
+    return f"{options.get('policy')} {options.get('count')} (seed {options.get('seed')})"
 
 
 def best_at_recall(ok: pd.DataFrame, target: float = RECALL_TARGET) -> str:
@@ -73,3 +142,6 @@ def _parameters(build_args: str, query_args: str) -> str:
         elif value:
             parts.extend(map(str, value))
     return " ".join(parts) or "-"
+
+
+TABLES = {"deletion": deletion_table, "churn": churn_table}

@@ -8,8 +8,12 @@ from harness.datasets import Dataset
 from harness.results import RunRecord
 from harness.runner.job import Job
 
-from . import qps_recall
+from . import churn, deletion, qps_recall
 
 Protocol = Callable[[Job, Dataset], Iterator[RunRecord]]
 
-PROTOCOLS: dict[str, Protocol] = {"qps-recall": qps_recall.run}
+PROTOCOLS: dict[str, Protocol] = {
+    "qps-recall": qps_recall.run,
+    "deletion": deletion.run,
+    "churn": churn.run,
+}

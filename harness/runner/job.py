@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,6 +11,10 @@ from typing import Any
 
 from harness.definitions import Arguments, Definition, arguments_label, run_label
 from harness.results import result_path
+
+#: The protocol options that make a run's variant; others (e.g. how many single deletes
+#: are timed) change the measurement, not what is measured.
+VARIANT_KEYS = ("policy", "count", "seed", "runbook")
 
 
 @dataclass
@@ -25,9 +30,27 @@ class Job:
     batch: bool = False
     results_dir: str = "results"
     query_groups: list[Arguments] = field(default_factory=list)
+    #: Options of the protocol (deletion policy, runbook, ...); they name the run's variant.
+    protocol_args: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        """What distinguishes runs of one definition under this protocol, "" if nothing.
+
+        Appended to the run label (`<build>__<query>__<variant>`), so results of different
+        deletion policies or runbooks sit side by side; qps-recall paths stay unchanged.
+        """
+        values = [
+            f"{k}={Path(str(v)).stem if k == 'runbook' else v}"
+            for k, v in self.protocol_args.items()
+            if k in VARIANT_KEYS
+        ]
+        return re.sub(r"[^A-Za-z0-9=.,_+-]", "_", "_".join(values))
 
     def result_path(self, query_args: Arguments) -> Path:
         label = run_label(self.definition.build_args, query_args)
+        if self.variant:
+            label = f"{label}__{self.variant}"
         return result_path(
             self.results_dir,
             self.dataset,
@@ -36,6 +59,11 @@ class Job:
             self.protocol,
             label,
         )
+
+    def log_path(self) -> Path:
+        """The worker log, one per definition and variant, next to its results."""
+        name = "__".join(filter(None, [arguments_label(self.definition.build_args), self.variant]))
+        return self.result_path([]).parent / f"{name}.log"
 
     def attrs(self, query_args: Arguments, metric: str, status: str = "ok") -> dict[str, Any]:
         """The attributes every result file of this job carries."""
@@ -48,6 +76,7 @@ class Job:
             "protocol": self.protocol,
             "build_args": self.definition.build_args,
             "query_args": query_args,
+            "protocol_args": self.protocol_args or None,
             "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 

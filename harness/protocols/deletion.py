@@ -1,0 +1,149 @@
+"""Protocol 2, deletion: what deleting a set D costs, against rebuilding, and the recall after.
+
+The index is built on all of X. The first `singles` ids of D are deleted one `delete` call
+each (the single-delete latency distribution), the rest of D in one call (the batch time);
+then `compact()` where the plugin offers it. A fresh index fitted on X\\D is always timed as
+the reference: speed-up = rebuild time / delete time. Every query group is then measured
+against exact ground truth on X\\D; a returned deleted id counts as a miss. A plugin without
+native deletion (`deletion = none`) is measured by its rebuild, which is then the index queried.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+
+from harness.datasets import Dataset
+from harness.definitions import Definition
+from harness.deletion_sets import deletion_set
+from harness.gt_cache import cache_dir, cached_ground_truth
+from harness.metrics import knn_recall, latency_summary
+from harness.protocols.qps_recall import best_of, build, neighbor_distances, set_query_arguments
+from harness.results import RunRecord
+from harness.runner.job import Job
+from plugins.base import BasePlugin, offers
+
+SINGLES = 1000  # single deletions timed one by one, by default
+
+
+def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
+    args = job.protocol_args
+    deleted = deletion_set(
+        dataset.train, dataset.metric, args["policy"], args["count"], args["seed"]
+    )
+    live = np.ones(len(dataset.train), dtype=bool)
+    live[deleted] = False
+    label = f"deletion-{args['policy']}-{args['count']}-seed{args['seed']}"
+    truth = cached_ground_truth(
+        cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.count
+    )
+    plugin = job.definition.instantiate()
+    try:
+        build_time, index_size = build(plugin, dataset.train)
+        native = has_native_delete(plugin)
+        costs = delete_costs(plugin, deleted, args.get("singles", SINGLES)) if native else {}
+        rebuild_time, rebuilt = rebuild(job.definition, dataset.train, np.flatnonzero(live))
+        if native:
+            rebuilt.done()
+        else:
+            plugin.done()
+            plugin = rebuilt
+            costs = {"delete_time": rebuild_time}
+        costs.update(
+            rebuild_time=rebuild_time,
+            speedup=rebuild_time / costs["delete_time"],
+            deleted=len(deleted),
+            deletion=plugin.deletion,
+            native_delete=native,
+        )
+        for query_args in job.query_groups:
+            set_query_arguments(plugin, query_args)
+            record = measure_live(plugin, dataset, job, truth[1], live)
+            record.query_args = query_args
+            record.attrs.update(build_time=build_time, index_size=index_size)
+            record.measures.update(costs)
+            record.measure_arrays["deleted_ids"] = deleted
+            yield record
+    finally:
+        plugin.done()
+
+
+def has_native_delete(plugin: BasePlugin) -> bool:
+    return offers(plugin, "delete") and plugin.deletion != "none"
+
+
+def delete_costs(plugin: BasePlugin, deleted: np.ndarray, singles: int) -> dict[str, float]:
+    """Time single deletes, the batch of the rest, and `compact()` where offered."""
+    one_by_one = deleted[:singles]
+    latencies = np.empty(len(one_by_one))
+    clock, delete = time.perf_counter, plugin.delete
+    for i in range(len(one_by_one)):
+        start = clock()
+        delete(one_by_one[i : i + 1])
+        latencies[i] = clock() - start
+    costs: dict[str, float] = {"singles": len(one_by_one)}
+    if len(latencies):
+        p50, p99 = np.percentile(latencies, [50, 99])
+        costs.update(
+            single_mean=float(latencies.mean()),
+            single_p50=float(p50),
+            single_p99=float(p99),
+            single_max=float(latencies.max()),
+        )
+    rest = deleted[singles:]
+    batch_time = 0.0
+    if len(rest):
+        start = clock()
+        delete(rest)
+        batch_time = clock() - start
+        costs.update(batch_size=len(rest), batch_time=batch_time)
+    costs["delete_time"] = float(latencies.sum()) + batch_time
+    if offers(plugin, "compact"):
+        start = clock()
+        plugin.compact()
+        costs["compact_time"] = clock() - start
+    return costs
+
+
+def rebuild(
+    definition: Definition, train: np.ndarray, rows: np.ndarray
+) -> tuple[float, BasePlugin]:
+    """A fresh index on the remaining rows (ids stay train rows) and its fit time."""
+    plugin = definition.instantiate()
+    data = train[rows]
+    start = time.perf_counter()
+    plugin.fit(data, rows)
+    return time.perf_counter() - start, plugin
+
+
+def measure_live(
+    plugin: BasePlugin, dataset: Dataset, job: Job, true_distances: np.ndarray, live: np.ndarray
+) -> RunRecord:
+    """Time the test queries and score them against the live rows: deleted ids are misses."""
+    times, neighbors = best_of(plugin, dataset.test, job.count, job.runs, job.batch)
+    distances = neighbor_distances(dataset.metric, dataset.test, dataset.train, neighbors)
+    known = (neighbors >= 0) & (neighbors < len(live))
+    dead = known & ~live[np.where(known, neighbors, 0)]
+    distances[dead] = np.inf
+    recalls = knn_recall(true_distances, distances, neighbors, job.count)
+    search_time = float(times.mean())
+    return RunRecord(
+        query_args=None,
+        attrs={
+            "name": str(plugin),
+            "best_search_time": search_time,
+            "candidates": float((neighbors >= 0).sum(axis=1).mean()),
+            "run_count": job.runs,
+            "batch_mode": job.batch,
+        },
+        arrays={"times": times, "neighbors": neighbors, "distances": distances},
+        measures={
+            "recall": float(recalls.mean()),
+            "qps": 1.0 / search_time,
+            "deleted_returned": int(dead.sum()),
+            **latency_summary(times),
+        },
+        measure_arrays={"recalls": recalls},
+    )
