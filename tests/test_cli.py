@@ -20,26 +20,41 @@ def run(tmp_path: Path, data_dir: Path, *extra: str) -> int:
     )  # fmt: skip
 
 
+SMALL_HNSWLIB_GRID = """
+hnswlib:
+  module: plugins.hnswlib.module
+  constructor: Hnswlib
+  docker_image: forget-benchmarks-hnswlib
+  run_groups:
+    small:
+      args: {M: [8, 16], efConstruction: 100}
+      query_args: {ef: [10, 40, 160]}
+"""
+
+
 def test_run_skip_and_force(tmp_path: Path, data_dir: Path, xs_angular, capsys) -> None:
-    assert run(tmp_path, data_dir, "--algorithm", "hnswlib") == 0
+    algos = tmp_path / "algos.yaml"
+    algos.write_text(SMALL_HNSWLIB_GRID)
+    hnswlib = ("--algorithm", "hnswlib", "--definitions", str(algos))
+    assert run(tmp_path, data_dir, *hnswlib) == 0
     out = capsys.readouterr().out
     files = sorted(
         (tmp_path / "results" / "random-xs-20-angular" / "10" / "hnswlib").rglob("*.hdf5")
     )
-    assert len(files) == 15 and "best QPS at recall >= 0.9" in out
+    assert len(files) == 6 and "best QPS at recall >= 0.9" in out
     stamps = {f: f.stat().st_mtime_ns for f in files}
 
-    assert run(tmp_path, data_dir, "--algorithm", "hnswlib") == 0
-    assert "skipping 15 run(s)" in capsys.readouterr().out
+    assert run(tmp_path, data_dir, *hnswlib) == 0
+    assert "skipping 6 run(s)" in capsys.readouterr().out
     assert all(f.stat().st_mtime_ns == stamps[f] for f in files)
 
-    assert run(tmp_path, data_dir, "--algorithm", "hnswlib", "--force") == 0
+    assert run(tmp_path, data_dir, *hnswlib, "--force") == 0
     assert all(f.stat().st_mtime_ns != stamps[f] for f in files)
 
     export = tmp_path / "all.csv"
     assert main(["--results", str(tmp_path / "results"), "--export", str(export)]) == 0
     frame = pd.read_csv(export)
-    assert len(frame) == 15 and (frame["status"] == "ok").all()
+    assert len(frame) == 6 and (frame["status"] == "ok").all()
     assert frame["recall"].max() >= 0.99
 
 
