@@ -88,8 +88,11 @@ def test_workers_run_blas_and_openmp_on_one_thread(tiny_dataset: Path, tmp_path:
 
 
 INTERRUPTED_RUNNER = """
+import signal
 import sys
 from pathlib import Path
+# as at a terminal: a shell that starts us in the background would have SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, "tests")
 from test_runner import make_job
 from harness.runner.local import run_jobs
