@@ -18,8 +18,8 @@ import numpy as np
 
 from harness.datasets import Dataset
 from harness.gt_cache import cache_dir, cached_ground_truth
-from harness.protocols.deletion import has_native_delete, measure_live
-from harness.protocols.qps_recall import set_query_arguments
+from harness.protocols.deletion import has_native_delete
+from harness.protocols.qps_recall import measure, set_query_arguments
 from harness.results import RunRecord
 from harness.runbooks import Runbook, Step, load_runbook
 from harness.runner.job import Job
@@ -116,7 +116,7 @@ def search(replay: Replay, runbook: Runbook, step: Step) -> list[RunRecord]:
     records = []
     for query_args in job.query_groups:
         set_query_arguments(replay.plugin, query_args)
-        records.append(measure_live(replay.plugin, dataset, job, true_distances, replay.live))
+        records.append(measure(replay.plugin, dataset, job, true_distances, replay.live))
     return records
 
 

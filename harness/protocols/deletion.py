@@ -19,8 +19,7 @@ from harness.datasets import Dataset
 from harness.definitions import Definition
 from harness.deletion_sets import deletion_set
 from harness.gt_cache import cache_dir, cached_ground_truth
-from harness.metrics import knn_recall, latency_summary
-from harness.protocols.qps_recall import best_of, build, neighbor_distances, set_query_arguments
+from harness.protocols.qps_recall import build, measure, set_query_arguments
 from harness.results import RunRecord
 from harness.runner.job import Job
 from plugins.base import BasePlugin, offers
@@ -60,7 +59,7 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
         )
         for query_args in job.query_groups:
             set_query_arguments(plugin, query_args)
-            record = measure_live(plugin, dataset, job, truth[1], live)
+            record = measure(plugin, dataset, job, truth[1], live)
             record.query_args = query_args
             record.attrs.update(build_time=build_time, index_size=index_size)
             record.measures.update(costs)
@@ -116,34 +115,3 @@ def rebuild(
     start = time.perf_counter()
     plugin.fit(data, rows)
     return time.perf_counter() - start, plugin
-
-
-def measure_live(
-    plugin: BasePlugin, dataset: Dataset, job: Job, true_distances: np.ndarray, live: np.ndarray
-) -> RunRecord:
-    """Time the test queries and score them against the live rows: deleted ids are misses."""
-    times, neighbors = best_of(plugin, dataset.test, job.count, job.runs, job.batch)
-    distances = neighbor_distances(dataset.metric, dataset.test, dataset.train, neighbors)
-    known = (neighbors >= 0) & (neighbors < len(live))
-    dead = known & ~live[np.where(known, neighbors, 0)]
-    distances[dead] = np.inf
-    recalls = knn_recall(true_distances, distances, neighbors, job.count)
-    search_time = float(times.mean())
-    return RunRecord(
-        query_args=None,
-        attrs={
-            "name": str(plugin),
-            "best_search_time": search_time,
-            "candidates": float((neighbors >= 0).sum(axis=1).mean()),
-            "run_count": job.runs,
-            "batch_mode": job.batch,
-        },
-        arrays={"times": times, "neighbors": neighbors, "distances": distances},
-        measures={
-            "recall": float(recalls.mean()),
-            "qps": 1.0 / search_time,
-            "deleted_returned": int(dead.sum()),
-            **latency_summary(times),
-        },
-        measure_arrays={"recalls": recalls},
-    )

@@ -29,7 +29,10 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
         groups = tqdm(job.query_groups, desc=job.describe(), unit="group", leave=False)
         for query_args in groups:
             set_query_arguments(plugin, query_args)
-            yield measure(plugin, dataset, job, query_args, build_time, index_size)
+            record = measure(plugin, dataset, job, dataset.distances)
+            record.query_args = query_args
+            record.attrs.update(build_time=build_time, index_size=index_size)
+            yield record
     finally:
         plugin.done()
 
@@ -101,20 +104,28 @@ def measure(
     plugin: BasePlugin,
     dataset: Dataset,
     job: Job,
-    query_args: Arguments,
-    build_time: float,
-    index_size: int,
+    true_distances: np.ndarray,
+    live: np.ndarray | None = None,
 ) -> RunRecord:
+    """Time the test queries and score them against `true_distances`.
+
+    With a `live` mask of train rows (after deletions), a returned row that is not live
+    counts as a miss and is counted in `deleted_returned`.
+    """
     times, neighbors = best_of(plugin, dataset.test, job.count, job.runs, job.batch)
     distances = neighbor_distances(dataset.metric, dataset.test, dataset.train, neighbors)
-    recalls = knn_recall(dataset.distances, distances, neighbors, job.count)
+    extra = {}
+    if live is not None:
+        known = (neighbors >= 0) & (neighbors < len(live))
+        dead = known & ~live[np.where(known, neighbors, 0)]
+        distances[dead] = np.inf
+        extra["deleted_returned"] = int(dead.sum())
+    recalls = knn_recall(true_distances, distances, neighbors, job.count)
     best_search_time = float(times.mean())
     return RunRecord(
-        query_args=query_args,
+        query_args=None,
         attrs={
             "name": str(plugin),
-            "build_time": build_time,
-            "index_size": index_size,
             "best_search_time": best_search_time,
             "candidates": float((neighbors >= 0).sum(axis=1).mean()),
             "run_count": job.runs,
@@ -124,6 +135,7 @@ def measure(
         measures={
             "recall": float(recalls.mean()),
             "qps": 1.0 / best_search_time,
+            **extra,
             **latency_summary(times),
         },
         measure_arrays={"recalls": recalls},
