@@ -144,3 +144,14 @@ def check_deletable(ids: np.ndarray, present: set[int] | dict[int, int]) -> np.n
     if len(np.unique(out)) != len(out):
         raise KeyError("an id is repeated in the deletion batch, nothing deleted")
     return out
+
+
+def check_insertable(
+    ids: np.ndarray | None, count: int, present: set[int] | dict[int, int]
+) -> np.ndarray:
+    """New external ids for `count` rows as int64; `ValueError` naming any already present."""
+    out = as_ids(ids, count)
+    clash = [int(i) for i in out if int(i) in present]
+    if clash:
+        raise ValueError(f"id(s) already in the index: {clash[:10]}")
+    return out

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.definitions import Definition
 from harness.results import read_result
 from harness.runner.job import Job
 from harness.runner.local import run_jobs
 from plugins.base import offers
+from tests.jobs import make_job
 from tests.test_conformance import intel_cpu
 
 GiB = 2**30
@@ -29,24 +29,8 @@ def blobs(n: int = 2000, d: int = 16, seed: int = 3) -> np.ndarray:
 
 
 def job(constructor: str, build_args: dict, dataset: Path, results: Path) -> Job:
-    definition = Definition(
-        algorithm=constructor.lower(),
-        module="plugins.svs.module",
-        constructor=constructor,
-        docker_image="forget-benchmarks-svs",
-        arguments=["euclidean"],
-        build_args=build_args,
-        query_argument_groups=[{"search_window_size": 40}],
-    )
-    return Job(
-        definition,
-        dataset="tiny",
-        dataset_path=str(dataset),
-        protocol="qps-recall",
-        runs=1,
-        results_dir=str(results),
-        query_groups=[{"search_window_size": 40}],
-    )
+    query_args = {"search_window_size": 40}
+    return make_job("plugins.svs.module", constructor, dataset, results, build_args, query_args)
 
 
 @pytest.mark.timeout(120)

@@ -11,34 +11,17 @@ from pathlib import Path
 import psutil
 import pytest
 
-from harness.definitions import Definition
 from harness.results import read_result
 from harness.runner.job import Job
 from harness.runner.local import run_jobs
+from tests import jobs
 
 GiB = 2**30
 
 
 def make_job(constructor: str, dataset: Path, results: Path) -> Job:
     module = "plugins.bruteforce.module" if constructor == "BruteForce" else "tests.fault_plugins"
-    definition = Definition(
-        algorithm=constructor.lower(),
-        module=module,
-        constructor=constructor,
-        docker_image="none",
-        arguments=["euclidean"],
-        build_args={},
-        query_argument_groups=[[]],
-    )
-    return Job(
-        definition,
-        dataset="tiny",
-        dataset_path=str(dataset),
-        protocol="qps-recall",
-        runs=1,
-        results_dir=str(results),
-        query_groups=[[]],
-    )
+    return jobs.make_job(module, constructor, dataset, results)
 
 
 @pytest.mark.timeout(180)

@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable
+from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
 
 faiss.omp_set_num_threads(1)
 
@@ -83,10 +83,7 @@ class FaissIndex(BasePlugin):
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = self.vectors(as_rows(X, self.dimension))
-        labels = as_ids(ids, len(rows))
-        clash = [int(i) for i in labels if int(i) in self.live]
-        if clash:
-            raise ValueError(f"id(s) already in the index: {clash[:10]}")
+        labels = check_insertable(ids, len(rows), self.live)
         self.add(rows, labels)
 
     def save(self, directory: str | Path) -> None:

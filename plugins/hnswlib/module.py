@@ -11,7 +11,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable
+from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
 
 SPACES = {"euclidean": "l2", "angular": "cosine", "ip": "ip"}
 
@@ -78,10 +78,7 @@ class Hnswlib(BasePlugin):
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = as_rows(X, self.dimension)
-        labels = as_ids(ids, len(rows))
-        clash = [int(i) for i in labels if int(i) in self.live]
-        if clash:
-            raise ValueError(f"id(s) already in the index: {clash[:10]}")
+        labels = check_insertable(ids, len(rows), self.live)
         tombstones = self.index.get_current_count() - len(self.live)
         needed = self.index.get_current_count() + max(0, len(rows) - tombstones)
         if needed > self.index.get_max_elements():

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scann
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable
+from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
 
 
 def normalized(rows: np.ndarray) -> np.ndarray:
@@ -98,10 +98,7 @@ class Scann(BasePlugin):
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = as_rows(X, self.dimension)
-        labels = as_ids(ids, len(rows))
-        clash = [int(i) for i in labels if int(i) in self.row_of]
-        if clash:
-            raise ValueError(f"id(s) already in the index: {clash[:10]}")
+        labels = check_insertable(ids, len(rows), self.row_of)
         if self.metric == "angular":
             rows = normalized(rows)
         start = len(self.labels)

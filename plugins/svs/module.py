@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 import svs
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable
+from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
 
 DISTANCES = {"euclidean": svs.DistanceType.L2, "angular": svs.DistanceType.Cosine}
 
@@ -98,10 +98,7 @@ class SvsDynamicVamana(SvsVamana):
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = as_rows(X, self.dimension)
-        labels = self.check_ids(as_ids(ids, len(rows)))
-        clash = [int(i) for i in labels if int(i) in self.live]
-        if clash:
-            raise ValueError(f"id(s) already in the index: {clash[:10]}")
+        labels = self.check_ids(check_insertable(ids, len(rows), self.live))
         self.index.add(rows, labels.view(np.uint64))
         self.live.update(labels.tolist())
 
