@@ -98,6 +98,29 @@ def churn_table(ok: pd.DataFrame) -> str:
     return table.drop(columns="build_args").to_string(index=False)
 
 
+def erasure_table(ok: pd.DataFrame) -> str:
+    """The scorecard: per run and state, leaks, remanence, membership AUCs and the verdict."""
+    table = pd.DataFrame(
+        {
+            "algorithm": ok["algorithm"],
+            "parameters": _parameter_column(ok),
+            "deleted": [_variant(a) for a in ok["protocol_args"]],
+            "state": ok["state"],
+            "leaks": ok["leaks"],
+            "remanent": _column(ok, "remanent_fraction").round(3),
+            "AUC before": ok["auc_before"].round(3),
+            "AUC after": ok["auc_after"].round(3),
+            "AUC retrain": ok["auc_retrain"].round(3),
+            "gap": ok["unlearning_gap"].round(3),
+            "recall": ok["recall"].round(4),
+            "retrain recall": ok["recall_retrain"].round(4),
+            "verdict": ok["verdict"],
+            "build_args": ok["build_args"],
+        }
+    ).sort_values(["algorithm", "deleted", "build_args", "parameters", "state"])
+    return table.drop(columns="build_args").to_string(index=False)
+
+
 def _parameter_column(ok: pd.DataFrame) -> list[str]:
     return [_parameters(b, q) for b, q in zip(ok["build_args"], ok["query_args"], strict=True)]
 
@@ -144,4 +167,4 @@ def _parameters(build_args: str, query_args: str) -> str:
     return " ".join(parts) or "-"
 
 
-TABLES = {"deletion": deletion_table, "churn": churn_table}
+TABLES = {"deletion": deletion_table, "churn": churn_table, "erasure": erasure_table}

@@ -31,6 +31,8 @@ class RunRecord:
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     measures: dict[str, Any] = field(default_factory=dict)
     measure_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Appended to the run label when one query group yields several files (erasure states).
+    label_suffix: str = ""
 
 
 def result_path(

@@ -8,7 +8,7 @@ from harness.datasets import Dataset
 from harness.results import RunRecord
 from harness.runner.job import Job
 
-from . import churn, deletion, qps_recall
+from . import churn, deletion, erasure, qps_recall
 
 Protocol = Callable[[Job, Dataset], Iterator[RunRecord]]
 
@@ -16,4 +16,5 @@ PROTOCOLS: dict[str, Protocol] = {
     "qps-recall": qps_recall.run,
     "deletion": deletion.run,
     "churn": churn.run,
+    "erasure": erasure.run,
 }

@@ -47,10 +47,12 @@ class Job:
         ]
         return re.sub(r"[^A-Za-z0-9=.,_+-]", "_", "_".join(values))
 
-    def result_path(self, query_args: Arguments) -> Path:
+    def result_path(self, query_args: Arguments, suffix: str = "") -> Path:
+        """Where a run's file goes; `suffix` tells apart several files of one query group."""
         label = run_label(self.definition.build_args, query_args)
-        if self.variant:
-            label = f"{label}__{self.variant}"
+        for part in (self.variant, suffix):
+            if part:
+                label = f"{label}__{part}"
         return result_path(
             self.results_dir,
             self.dataset,

@@ -1,0 +1,253 @@
+"""Protocol 4, erasure: after `delete(D)`, is the deleted data really gone?
+
+The index is built on all of X and probed (each deleted vector queried for itself, the
+membership-inference sample scored); the same definition is fitted from scratch on X\\D, the
+gold standard; then D is deleted and every check runs, and again after `compact()` where the
+plugin offers it:
+
+- E1 leak: deleted ids in the answers to every test query and to every deleted vector, and
+  the rank of each deleted vector in its own answer before and after deletion.
+- E2 retrain gap: recall of both indices against ground truth on X\\D, and the mean
+  overlap of their top-k answers.
+- E3 remanence: `save()` into a fresh folder, then a scan of every byte for D
+  (`harness.remanence`); vectors with a byte-identical twin among the kept rows are left out.
+- E4 membership inference: AUC of the top-1-distance attack before deletion, after, and on
+  the retrained index (`harness.membership`).
+
+Verdict: `leaking` if a deleted id is returned; else `hidden` if bytes of D remain or the
+attack tells the index from a retrained one (gap > 0.05); else `erased`. A plugin without
+`save()` cannot be checked for remanence: `unverified` unless it leaks. A plugin without
+native deletion (`deletion = none`) is measured on its rebuild, as in the deletion protocol.
+
+One result file per query group and state; the `deleted` state has the run's plain label,
+the `compacted` state the suffix `state=compacted`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.datasets import Dataset
+from harness.deletion_sets import deletion_set
+from harness.groundtruth import distances_to
+from harness.gt_cache import cache_dir, cached_ground_truth
+from harness.membership import attack_auc, sample_pairs
+from harness.protocols.deletion import has_native_delete, rebuild
+from harness.protocols.qps_recall import build, measure, set_query_arguments
+from harness.remanence import Remanence, scan_directory, stored_elsewhere
+from harness.results import RunRecord
+from harness.runner.job import Job
+from plugins.base import BasePlugin, offers
+
+GAP_TOLERANCE = 0.05  # |AUC after - AUC retrained| an erased index may show
+
+
+@dataclass
+class Probe:
+    """An index's answers to the deleted vectors and to the membership sample."""
+
+    answers: np.ndarray  # (|D|, k) ids answered to each deleted vector
+    self_rank: np.ndarray  # 1-based rank of each deleted vector in its own answer, 0 if absent
+    auc: float
+
+
+@dataclass
+class Sample:
+    """What the protocol probes with: D, and the membership-inference pairs."""
+
+    deleted: np.ndarray
+    members: np.ndarray  # positions in `deleted`
+    non_members: np.ndarray  # never-inserted vectors (test rows)
+
+
+def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
+    args = job.protocol_args
+    deleted = deletion_set(
+        dataset.train, dataset.metric, args["policy"], args["count"], args["seed"]
+    )
+    live = np.ones(len(dataset.train), dtype=bool)
+    live[deleted] = False
+    members, outsiders = sample_pairs(deleted, len(dataset.test), args["seed"])
+    sample = Sample(deleted, members, dataset.test[outsiders])
+    label = f"deletion-{args['policy']}-{args['count']}-seed{args['seed']}"
+    truth = cached_ground_truth(
+        cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.count
+    )[1]
+    records = {}
+    plugin = job.definition.instantiate()
+    try:
+        build_time, index_size = build(plugin, dataset.train, dataset.learn_queries)
+        before = probe_groups(plugin, job, dataset, sample)
+        _, retrained = rebuild(
+            job.definition, dataset.train, np.flatnonzero(live), dataset.learn_queries
+        )
+        gold = {}
+        for key, query_args in enumerate(job.query_groups):
+            set_query_arguments(retrained, query_args)
+            once = dataclasses.replace(job, runs=1, batch=True)  # untimed: only answers count
+            gold[key] = (
+                measure(retrained, dataset, once, truth, live),
+                probe(retrained, dataset, sample, job.count),
+            )
+        native = has_native_delete(plugin)
+        if native:
+            plugin.delete(deleted)
+            retrained.done()
+        else:  # measured on its rebuild: the retrained index is exactly that
+            plugin.done()
+            plugin = retrained
+        states = ["deleted", "compacted"] if native and offers(plugin, "compact") else ["deleted"]
+        for state in states:
+            if state == "compacted":
+                plugin.compact()
+            remanence = remanence_of(plugin, dataset, live, deleted)
+            for key, query_args in enumerate(job.query_groups):
+                set_query_arguments(plugin, query_args)
+                record = measure(plugin, dataset, job, truth, live)
+                after = probe(plugin, dataset, sample, job.count)
+                record.query_args = query_args
+                record.label_suffix = "" if state == "deleted" else f"state={state}"
+                record.attrs.update(build_time=build_time, index_size=index_size)
+                record.measures.update(
+                    erasure_measures(record, before[key], after, gold[key], remanence, sample)
+                )
+                record.measures.update(state=state, native_delete=native, deletion=plugin.deletion)
+                record.measure_arrays.update(
+                    deleted_ids=deleted,
+                    self_rank_before=before[key].self_rank,
+                    self_rank_after=after.self_rank,
+                )
+                records[state, key] = record
+    finally:
+        plugin.done()
+    # the plain-labelled file last: its presence marks the whole run as finished
+    for state in reversed(states):
+        for key in range(len(job.query_groups)):
+            yield records[state, key]
+
+
+def probe_groups(
+    plugin: BasePlugin, job: Job, dataset: Dataset, sample: Sample
+) -> dict[int, Probe]:
+    """The index before deletion, probed under every query group."""
+    probes = {}
+    for key, query_args in enumerate(job.query_groups):
+        set_query_arguments(plugin, query_args)
+        probes[key] = probe(plugin, dataset, sample, job.count)
+    return probes
+
+
+def probe(plugin: BasePlugin, dataset: Dataset, sample: Sample, k: int) -> Probe:
+    """Query each deleted vector and each non-member; ranks and the attack's AUC.
+
+    Untimed, so through `batch_query` (the contract's own loop over `query` by default).
+    """
+    vectors = dataset.train[sample.deleted]
+    answers = np.asarray(plugin.batch_query(vectors, k), dtype=np.int64)[:, :k]
+    hit = answers == sample.deleted[:, None]
+    self_rank = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
+    member_distances = top1_distances(dataset, vectors[sample.members], answers[sample.members, 0])
+    outsider_answers = np.asarray(plugin.batch_query(sample.non_members, 1), dtype=np.int64)
+    outsider_distances = top1_distances(dataset, sample.non_members, outsider_answers[:, 0])
+    return Probe(answers, self_rank, attack_auc(member_distances, outsider_distances))
+
+
+def top1_distances(dataset: Dataset, queries: np.ndarray, top1: np.ndarray) -> np.ndarray:
+    """Distance of each query to its top-1 answer (a train row); inf where none."""
+    out = np.full(len(queries), np.inf)
+    valid = (top1 >= 0) & (top1 < len(dataset.train))
+    for i in np.flatnonzero(valid):
+        out[i] = distances_to(dataset.metric, queries[i], dataset.train[top1[i] : top1[i] + 1])[0]
+    return out
+
+
+def remanence_of(
+    plugin: BasePlugin, dataset: Dataset, live: np.ndarray, deleted: np.ndarray
+) -> Remanence | None:
+    """Save the index into a fresh folder and scan it for D; None without `save()`."""
+    if not offers(plugin, "save"):
+        return None
+    vectors = dataset.train[deleted]
+    unique = ~stored_elsewhere(vectors, dataset.train[live])
+    with tempfile.TemporaryDirectory(prefix="erasure-") as folder:
+        plugin.save(folder)
+        found = scan_directory(folder, vectors[unique])
+    return dataclasses.replace(found, excluded=int((~unique).sum()))
+
+
+def erasure_measures(
+    record: RunRecord,
+    before: Probe,
+    after: Probe,
+    gold: tuple[RunRecord, Probe],
+    remanence: Remanence | None,
+    sample: Sample,
+) -> dict[str, object]:
+    """E1-E4 and the verdict for one query group in one state."""
+    gold_record, gold_probe = gold
+    deleted_ids = sample.deleted
+    in_own = np.isin(after.answers, deleted_ids)
+    test_answers = record.arrays["neighbors"]
+    in_test = np.isin(test_answers, deleted_ids)
+    leaks = int(in_own.sum() + in_test.sum())
+    measures: dict[str, object] = {
+        "deleted": len(deleted_ids),
+        "leaks": leaks,
+        "leak_queries": int(in_own.any(axis=1).sum() + in_test.any(axis=1).sum()),
+        "self_rank1_before": float((before.self_rank == 1).mean()),
+        "self_returned_after": float((after.self_rank > 0).mean()),
+        "recall_retrain": gold_record.measures["recall"],
+        "overlap": answer_overlap(test_answers, gold_record.arrays["neighbors"]),
+        "auc_before": before.auc,
+        "auc_after": after.auc,
+        "auc_retrain": gold_probe.auc,
+        "unlearning_gap": abs(after.auc - gold_probe.auc),
+        "mia_pairs": len(sample.members),
+    }
+    if remanence is not None:
+        measures.update(
+            remanent_fraction=remanence.fraction,
+            remanent_float32=remanence.float32,
+            remanent_normalized=remanence.normalized,
+            remanent_float16=remanence.float16,
+            remanence_excluded=remanence.excluded,
+            saved_bytes=remanence.bytes_scanned,
+            scan_seconds=remanence.seconds,
+        )
+    measures["verdict"], measures["verdict_reason"] = verdict(
+        leaks, remanence.fraction if remanence else None, float(measures["unlearning_gap"])
+    )
+    return measures
+
+
+def answer_overlap(ours: np.ndarray, theirs: np.ndarray) -> float:
+    """Mean fraction of shared ids between two answer sets (rows of ids, -1 padded)."""
+    shared = [
+        len(np.intersect1d(a[a >= 0], b[b >= 0])) / max(1, (b >= 0).sum())
+        for a, b in zip(ours, theirs, strict=True)
+    ]
+    return float(np.mean(shared)) if shared else 1.0
+
+
+def verdict(leaks: int, remanent: float | None, gap: float) -> tuple[str, str]:
+    """`leaking`, `hidden`, `erased` or `unverified`, and the reason in one line."""
+    if leaks:
+        return "leaking", f"{leaks} deleted id(s) returned in answers"
+    if remanent is None:
+        return "unverified", "no deleted id returned; the plugin has no save() to scan"
+    if remanent > 0:
+        return "hidden", f"no deleted id returned, but {remanent:.1%} of D found in saved bytes"
+    if gap > GAP_TOLERANCE:
+        return "hidden", (
+            f"nothing returned or remanent, but membership AUC differs from a retrained "
+            f"index by {gap:.3f} > {GAP_TOLERANCE}"
+        )
+    return "erased", (
+        f"no deleted id returned, no byte of D saved, membership AUC within "
+        f"{GAP_TOLERANCE} of a retrained index"
+    )
