@@ -1,0 +1,188 @@
+"""Our HNSW graph (Malkov & Yashunin 2018) with deletion repair, compaction and multi-step search.
+
+`HNSW` maps external int64 ids to the internal slots of the compiled core
+(`algorithms/hnsw/_graph.pyx`) and owns validation and persistence; searches go straight to
+the core (bound methods, no Python frame in between).
+
+Deletion: `delete` marks the nodes, reconnects every live node that linked to one (FreshDiskANN
+delete consolidation, Singh et al. 2021, Algorithm 4, with the HNSW heuristic as the prune),
+then overwrites the deleted vectors, links and reduced rows with zeros: nothing of a deleted
+vector stays readable, only an empty slot. `compact` renumbers the live slots densely and
+shrinks every buffer, zeroing the old ones before they are freed.
+
+Saved layout (`save(directory)`): `meta.json` (parameters and counters) and one `.npy` per
+buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for angular),
+`links0` (int32 count x (1+2M), neighbour count then slots), `levels` (int32, -1 = empty slot),
+`upper_offsets` (int64, first row in `upper_links` of a node's layer 1, -1 if none),
+`upper_links` (int32 rows x (1+M), one row per node and layer >= 1), `ids` (int64 external id,
+-1 = empty slot) and, after `set_reduced`, `reduced`, `tags`, `bias`, `has_reduced`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from algorithms.hnsw._graph import METRICS, Graph
+
+__all__ = ["HNSW", "METRICS"]
+FORMAT = 1
+PARAMETERS = ("dim", "metric", "M", "ef_construction", "seed")
+
+
+class HNSW:
+    """HNSW index over float32 vectors with external int64 ids.
+
+    `metric`: `euclidean` (squared L2 inside, L2 returned), `angular` (rows and queries
+    L2-normalised, 1 - cos returned) or `ip` (-inner product returned).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        metric: str = "euclidean",
+        M: int = 16,
+        ef_construction: int = 200,
+        seed: int = 0,
+    ) -> None:
+        self.params = {
+            "dim": int(dim),
+            "metric": metric,
+            "M": int(M),
+            "ef_construction": int(ef_construction),
+            "seed": int(seed),
+        }
+        self._graph = Graph(int(dim), metric, int(M), int(ef_construction), int(seed))
+        self._slot_of: dict[int, int] = {}
+        self._bind()
+
+    def _bind(self) -> None:
+        """Expose the core's searches as attributes: the per-query path is one C call."""
+        self.search = self._graph.search
+        self.batch_search = self._graph.batch_search
+        self.search_reduced = self._graph.search_reduced
+
+    @property
+    def dim(self) -> int:
+        return self._graph.dim
+
+    @property
+    def metric(self) -> str:
+        return self.params["metric"]
+
+    def __len__(self) -> int:
+        return int(self._graph.live)
+
+    def __contains__(self, external: int) -> bool:
+        return int(external) in self._slot_of
+
+    def add(self, X: np.ndarray, ids: np.ndarray) -> None:
+        """Insert rows (build or insert after build). Duplicate or present id -> ValueError."""
+        rows = np.ascontiguousarray(X, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] != self.dim:
+            raise ValueError(f"expected rows of shape (n, {self.dim}), got {rows.shape}")
+        labels = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(labels) != len(rows):
+            raise ValueError(f"got {len(labels)} ids for {len(rows)} rows")
+        if len(rows) == 0:
+            return
+        if not np.isfinite(rows).all():
+            raise ValueError(f"row {int(np.argmin(np.isfinite(rows).all(axis=1)))} is not finite")
+        if len(np.unique(labels)) != len(labels):
+            raise ValueError("ids must be unique within one add")
+        if (labels < 0).any():
+            raise ValueError("ids must be >= 0 (-1 marks an empty slot)")
+        clash = [int(i) for i in labels if int(i) in self._slot_of]
+        if clash:
+            raise ValueError(f"id(s) already in the index: {clash[:10]}")
+        if self.metric == "angular":
+            rows = unit_rows(rows)
+        start = self._graph._add(rows)
+        if self.metric == "angular":
+            rows.fill(0)  # the normalised copy is ours: leave no stray copy in freed memory
+        self._graph._set_ext(start, labels)
+        self._slot_of.update(zip(labels.tolist(), range(start, start + len(labels)), strict=True))
+
+    def _slots(self, ids: np.ndarray) -> np.ndarray:
+        """Internal slots of known ids; KeyError naming unknown or repeated ones."""
+        labels = np.asarray(ids, dtype=np.int64).reshape(-1)
+        unknown = [i for i in dict.fromkeys(labels.tolist()) if i not in self._slot_of]
+        if unknown:
+            shown = ", ".join(map(str, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+            raise KeyError(f"unknown or deleted id(s), nothing changed: {shown}")
+        if len(np.unique(labels)) != len(labels):
+            raise KeyError("an id is repeated in the batch, nothing changed")
+        return np.fromiter((self._slot_of[i] for i in labels.tolist()), np.int64, len(labels))
+
+    def delete(self, ids: np.ndarray) -> None:
+        """Delete and repair in one batch; the vectors are overwritten at once."""
+        slots = self._slots(ids)
+        if len(slots) == 0:
+            return
+        self._graph._delete(slots)
+        for i in np.asarray(ids, dtype=np.int64).reshape(-1).tolist():
+            del self._slot_of[i]
+
+    def compact(self) -> None:
+        """Drop the empty slots left by `delete`: renumber densely, shrink every buffer."""
+        self._graph._compact()
+        arrays, _ = self._graph._state()
+        ext = arrays.get("ids", np.zeros(0, np.int64))
+        self._slot_of = dict(zip(ext.tolist(), range(len(ext)), strict=True))
+
+    def set_reduced(
+        self,
+        ids: np.ndarray,
+        reduced: np.ndarray,
+        tags: np.ndarray | None = None,
+        bias: np.ndarray | None = None,
+    ) -> None:
+        """Set the reduced rows that `search_reduced` scores (seed 003, Algorithm 1).
+
+        A different column count than before drops every existing reduced row.
+        """
+        rows = np.ascontiguousarray(reduced, dtype=np.float32)
+        if rows.ndim != 2 or rows.shape[1] < 1:
+            raise ValueError(f"reduced must be a 2-d array (n, r), got shape {rows.shape}")
+        self._graph._set_reduced(self._slots(ids), rows, tags, bias)
+
+    def memory_usage(self) -> int:
+        """Bytes of the graph's buffers plus the id map."""
+        return int(self._graph.nbytes()) + sys.getsizeof(self._slot_of) + 64 * len(self._slot_of)
+
+    def save(self, directory: str | Path) -> None:
+        """Write the complete state (see the module docstring for the layout)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays, meta = self._graph._state()
+        for name, array in arrays.items():
+            np.save(directory / f"{name}.npy", array, allow_pickle=False)
+        meta.update(self.params, format=FORMAT, arrays=sorted(arrays))
+        (directory / "meta.json").write_text(json.dumps(meta, indent=1))
+
+    @classmethod
+    def load(cls, directory: str | Path) -> HNSW:
+        """Read what `save` wrote."""
+        directory = Path(directory)
+        meta_path = directory / "meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{meta_path} missing: not a directory written by HNSW.save")
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{meta_path}: format {meta.get('format')}, this code reads {FORMAT}")
+        index = cls(**{name: meta[name] for name in PARAMETERS})
+        arrays = {name: np.load(directory / f"{name}.npy") for name in meta["arrays"]}
+        index._graph._restore(arrays, meta)
+        ext = arrays.get("ids", np.zeros(0, np.int64))
+        live = np.flatnonzero(ext >= 0)
+        index._slot_of = dict(zip(ext[live].tolist(), live.tolist(), strict=True))
+        return index
+
+
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norms (zero rows stay zero): a new array."""
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)

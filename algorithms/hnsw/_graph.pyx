@@ -1,0 +1,939 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""The HNSW graph core (Malkov & Yashunin, TPAMI 2018), the hnswlib algorithm, in Cython.
+
+Storage is a set of C buffers indexed by an internal slot: vectors (`cap x dim` float32),
+layer-0 links (`cap x (1 + 2M)` int32, count first), upper-layer links in a separate pool
+(`1 + M` ints a row, `level` rows per node), levels, external ids and a deleted flag.
+Buffers grow by reallocation; every buffer given back is zeroed first, so no copy of a
+vector outlives it. Searches use an epoch-tagged visited array and binary heaps in C, and run
+without the GIL.
+
+Sections of the paper followed: Alg. 1 (INSERT, random level with mult = 1/ln M), Alg. 2
+(SEARCH-LAYER), Alg. 4 (SELECT-NEIGHBORS-HEURISTIC, without extendCandidates and
+keepPrunedConnections, as hnswlib), Alg. 5 (K-NN-SEARCH). Deletion repair follows the delete
+consolidation of FreshDiskANN (Singh et al. 2021, Algorithm 4), with Alg. 4 of HNSW as the
+pruning rule. Multi-step search scores the traversal with a reduced representation (GleanVec,
+seed 003, Algorithm 1).
+"""
+
+cimport cython
+from libc.math cimport INFINITY, log, sqrt
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
+
+import numpy as np
+
+cdef extern from "distances.h" nogil:
+    float fb_l2sq(const float *a, const float *b, size_t n)
+    float fb_dot(const float *a, const float *b, size_t n)
+    void fb_prefetch(const void *p)
+    int fb_init()
+
+#: Whether the AVX2+FMA distance kernels run on this CPU (chosen at import, see distances.h).
+SIMD = bool(fb_init())
+METRICS = {"euclidean": 0, "angular": 1, "ip": 2}
+cdef enum:
+    EUCLIDEAN = 0
+    ANGULAR = 1
+    IP = 2
+
+
+ctypedef struct Heap:
+    # a binary max-heap of (key, val); a min-heap is kept with negated keys
+    float *key
+    int32_t *val
+    int size
+    int cap
+
+
+ctypedef struct Query:
+    const float *full    # full-precision query (normalised for angular)
+    const float *red     # reduced query rows, C x red_stride
+    int red_stride
+    int dims             # reduced dimensions scored
+    int reduced          # 1: score with the reduced representation
+
+
+cdef int heap_push(Heap *h, float key, int32_t val) noexcept nogil:
+    cdef int i, parent
+    cdef int newcap
+    if h.size == h.cap:
+        newcap = 2 * h.cap if h.cap else 64
+        h.key = <float *> realloc(h.key, newcap * sizeof(float))
+        h.val = <int32_t *> realloc(h.val, newcap * sizeof(int32_t))
+        if h.key == NULL or h.val == NULL:
+            return -1
+        h.cap = newcap
+    i = h.size
+    h.size += 1
+    while i > 0:
+        parent = (i - 1) >> 1
+        if h.key[parent] >= key:
+            break
+        h.key[i] = h.key[parent]
+        h.val[i] = h.val[parent]
+        i = parent
+    h.key[i] = key
+    h.val[i] = val
+    return 0
+
+
+cdef void heap_pop(Heap *h) noexcept nogil:
+    cdef int i = 0, child
+    cdef float key
+    cdef int32_t val
+    h.size -= 1
+    if h.size == 0:
+        return
+    key = h.key[h.size]
+    val = h.val[h.size]
+    while True:
+        child = 2 * i + 1
+        if child >= h.size:
+            break
+        if child + 1 < h.size and h.key[child + 1] > h.key[child]:
+            child += 1
+        if h.key[child] <= key:
+            break
+        h.key[i] = h.key[child]
+        h.val[i] = h.val[child]
+        i = child
+    h.key[i] = key
+    h.val[i] = val
+
+
+cdef void heap_free(Heap *h) noexcept nogil:
+    free(h.key)
+    free(h.val)
+    h.key = NULL
+    h.val = NULL
+    h.size = h.cap = 0
+
+
+cdef void *grown(void *old, size_t used, size_t new_size) noexcept nogil:
+    """A zero-filled buffer of `new_size` bytes holding the first `used` bytes of `old`, which
+    is zeroed and freed (realloc would leave the old copy in freed memory)."""
+    cdef void *out = calloc(new_size if new_size else 1, 1)
+    if out == NULL:
+        return NULL
+    if old != NULL:
+        if used:
+            memcpy(out, old, used)
+            memset(old, 0, used)
+        free(old)
+    return out
+
+
+@cython.final
+cdef class Graph:
+    """An HNSW graph over internal slots 0..count-1; `HNSW` adds external ids on top."""
+
+    cdef readonly int dim, M, M0, ef_construction, metric
+    cdef readonly int64_t count, cap, live
+    cdef readonly int32_t entry
+    cdef readonly int max_level
+    cdef readonly int red_dim
+    cdef readonly int64_t up_count
+    cdef double mult
+    cdef uint64_t rng
+    cdef int stride0, strideU
+    cdef float *data
+    cdef int32_t *l0
+    cdef int32_t *level
+    cdef int64_t *up_off
+    cdef int32_t *up
+    cdef int64_t up_cap
+    cdef int64_t *ext
+    cdef uint8_t *dead
+    cdef uint32_t *visited
+    cdef uint32_t epoch
+    cdef float *red
+    cdef int32_t *tags
+    cdef float *bias
+    cdef uint8_t *has_red
+    cdef int64_t red_live
+    cdef int32_t max_tag
+    cdef float *qbuf
+    cdef Heap top, cand, work
+    cdef float *sk
+    cdef int32_t *sv
+    cdef int32_t *sel
+    cdef int32_t *queue
+    cdef int scap
+
+    def __cinit__(self, int dim, str metric="euclidean", int M=16, int ef_construction=200,
+                  int seed=0, *args, **kwargs):
+        if dim < 1:
+            raise ValueError(f"dim must be >= 1, got {dim}")
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
+        if M < 2 or ef_construction < 1:
+            raise ValueError(f"need M >= 2 and ef_construction >= 1, got {M}, {ef_construction}")
+        self.dim, self.metric, self.M, self.M0 = dim, METRICS[metric], M, 2 * M
+        self.ef_construction = ef_construction
+        self.mult = 1.0 / log(M)
+        self.rng = <uint64_t> seed * 0x9E3779B97F4A7C15ULL + 0x2545F4914F6CDD1DULL
+        self.stride0, self.strideU = 1 + 2 * M, 1 + M
+        self.entry, self.max_level = -1, -1
+        self.epoch = 0
+        self.qbuf = <float *> calloc(dim, sizeof(float))
+        self.scap = 4 * self.M0 + 16
+        self.sk = <float *> malloc(self.scap * sizeof(float))
+        self.sv = <int32_t *> malloc(self.scap * sizeof(int32_t))
+        self.sel = <int32_t *> malloc((self.M0 + 1) * sizeof(int32_t))
+        self.queue = <int32_t *> malloc(self.scap * sizeof(int32_t))
+        if not (self.qbuf and self.sk and self.sv and self.sel and self.queue):
+            raise MemoryError()
+
+    def __dealloc__(self):
+        self._release(True)
+        free(self.qbuf)
+        free(self.sk)
+        free(self.sv)
+        free(self.sel)
+        free(self.queue)
+        heap_free(&self.top)
+        heap_free(&self.cand)
+        heap_free(&self.work)
+
+    cdef void _release(self, bint zero) noexcept:
+        """Free every slot buffer, zeroing what it held first when `zero`."""
+        if zero:
+            if self.data != NULL:
+                memset(self.data, 0, self.cap * self.dim * sizeof(float))
+            if self.red != NULL:
+                memset(self.red, 0, self.cap * self.red_dim * sizeof(float))
+            if self.l0 != NULL:
+                memset(self.l0, 0, self.cap * self.stride0 * sizeof(int32_t))
+            if self.up != NULL:
+                memset(self.up, 0, self.up_cap * self.strideU * sizeof(int32_t))
+        free(self.data)
+        free(self.l0)
+        free(self.level)
+        free(self.up_off)
+        free(self.up)
+        free(self.ext)
+        free(self.dead)
+        free(self.visited)
+        free(self.red)
+        free(self.tags)
+        free(self.bias)
+        free(self.has_red)
+        self.data = self.red = self.bias = NULL
+        self.l0 = self.level = self.up = self.tags = NULL
+        self.up_off = self.ext = NULL
+        self.dead = self.has_red = NULL
+        self.visited = NULL
+        self.cap = self.up_cap = 0
+
+    # ----------------------------------------------------------------- storage
+    cdef int _reserve(self, int64_t need) except -1:
+        """Grow the slot buffers to hold `need` slots (doubling), zeroing the old ones."""
+        cdef int64_t new_cap, c = self.count
+        if need <= self.cap:
+            return 0
+        new_cap = max(need, 2 * self.cap, 1024)
+        self.data = <float *> grown(self.data, c * self.dim * sizeof(float),
+                                    new_cap * self.dim * sizeof(float))
+        self.l0 = <int32_t *> grown(self.l0, c * self.stride0 * sizeof(int32_t),
+                                    new_cap * self.stride0 * sizeof(int32_t))
+        self.level = <int32_t *> grown(self.level, c * sizeof(int32_t), new_cap * sizeof(int32_t))
+        self.up_off = <int64_t *> grown(self.up_off, c * sizeof(int64_t),
+                                        new_cap * sizeof(int64_t))
+        self.ext = <int64_t *> grown(self.ext, c * sizeof(int64_t), new_cap * sizeof(int64_t))
+        self.dead = <uint8_t *> grown(self.dead, c, new_cap)
+        self.visited = <uint32_t *> grown(self.visited, 0, new_cap * sizeof(uint32_t))
+        self.epoch = 0
+        if self.red_dim:
+            self.red = <float *> grown(self.red, c * self.red_dim * sizeof(float),
+                                       new_cap * self.red_dim * sizeof(float))
+            self.tags = <int32_t *> grown(self.tags, c * sizeof(int32_t),
+                                          new_cap * sizeof(int32_t))
+            self.bias = <float *> grown(self.bias, c * sizeof(float), new_cap * sizeof(float))
+            self.has_red = <uint8_t *> grown(self.has_red, c, new_cap)
+            if not (self.red and self.tags and self.bias and self.has_red):
+                raise MemoryError()
+        if not (self.data and self.l0 and self.level and self.up_off and self.ext
+                and self.dead and self.visited):
+            raise MemoryError()
+        self.cap = new_cap
+        return 0
+
+    cdef int _reserve_up(self, int64_t need) noexcept nogil:
+        cdef int64_t new_cap
+        if need <= self.up_cap:
+            return 0
+        new_cap = max(need, 2 * self.up_cap, 256)
+        self.up = <int32_t *> grown(self.up, self.up_count * self.strideU * sizeof(int32_t),
+                                    new_cap * self.strideU * sizeof(int32_t))
+        if self.up == NULL:
+            return -1
+        self.up_cap = new_cap
+        return 0
+
+    cdef inline int32_t *links(self, int32_t node, int layer) noexcept nogil:
+        if layer == 0:
+            return self.l0 + <int64_t> node * self.stride0
+        return self.up + (self.up_off[node] + layer - 1) * self.strideU
+
+    cdef inline uint32_t new_epoch(self) noexcept nogil:
+        self.epoch += 1
+        if self.epoch == 0:
+            memset(self.visited, 0, self.cap * sizeof(uint32_t))
+            self.epoch = 1
+        return self.epoch
+
+    # ---------------------------------------------------------------- distances
+    cdef inline float dist(self, const float *a, const float *b) noexcept nogil:
+        if self.metric == EUCLIDEAN:
+            return fb_l2sq(a, b, self.dim)
+        if self.metric == ANGULAR:
+            return 1.0 - fb_dot(a, b, self.dim)
+        return -fb_dot(a, b, self.dim)
+
+    cdef inline float node_dist(self, int32_t a, int32_t b) noexcept nogil:
+        return self.dist(self.data + <int64_t> a * self.dim, self.data + <int64_t> b * self.dim)
+
+    cdef inline float score(self, const Query *q, int32_t v) noexcept nogil:
+        if q.reduced:
+            return self.bias[v] - fb_dot(q.red + <int64_t> self.tags[v] * q.red_stride,
+                                         self.red + <int64_t> v * self.red_dim, q.dims)
+        return self.dist(q.full, self.data + <int64_t> v * self.dim)
+
+    cdef inline void prefetch(self, const Query *q, int32_t v) noexcept nogil:
+        if q.reduced:
+            fb_prefetch(self.red + <int64_t> v * self.red_dim)
+        else:
+            fb_prefetch(self.data + <int64_t> v * self.dim)
+
+    # ------------------------------------------------------------------ search
+    cdef int32_t greedy(self, const Query *q, int32_t cur, float *curd, int top_layer,
+                        int stop_layer) noexcept nogil:
+        """Greedy descent from `top_layer` down to `stop_layer` + 1 (Alg. 5, lines 1-4)."""
+        cdef int layer, j, n
+        cdef bint changed
+        cdef int32_t *ln
+        cdef int32_t v
+        cdef float d
+        for layer in range(top_layer, stop_layer, -1):
+            changed = True
+            while changed:
+                changed = False
+                ln = self.links(cur, layer)
+                n = ln[0]
+                for j in range(1, n + 1):
+                    v = ln[j]
+                    d = self.score(q, v)
+                    if d < curd[0]:
+                        curd[0] = d
+                        cur = v
+                        changed = True
+        return cur
+
+    cdef int search_layer(self, const Query *q, int32_t ep, float epd, int layer, int ef,
+                          Heap *top) noexcept nogil:
+        """SEARCH-LAYER (Alg. 2): the `ef` closest live nodes found from `ep`, in `top`."""
+        cdef uint32_t epoch = self.new_epoch()
+        cdef uint32_t *visited = self.visited
+        cdef uint8_t *dead = self.dead
+        cdef Heap *cand = &self.cand
+        cdef float lower, cd, d
+        cdef int32_t c, v
+        cdef int32_t *ln
+        cdef int j, n
+        top.size = 0
+        cand.size = 0
+        visited[ep] = epoch
+        if not dead[ep]:
+            heap_push(top, epd, ep)
+        lower = epd if top.size else INFINITY
+        heap_push(cand, -epd, ep)
+        while cand.size:
+            cd = -cand.key[0]
+            c = cand.val[0]
+            if cd > lower and top.size >= ef:
+                break
+            heap_pop(cand)
+            ln = self.links(c, layer)
+            n = ln[0]
+            if n:
+                fb_prefetch(visited + ln[1])
+                self.prefetch(q, ln[1])
+            for j in range(1, n + 1):
+                v = ln[j]
+                if j < n:
+                    fb_prefetch(visited + ln[j + 1])
+                    self.prefetch(q, ln[j + 1])
+                if visited[v] == epoch:
+                    continue
+                visited[v] = epoch
+                d = self.score(q, v)
+                if top.size < ef or d < lower:
+                    heap_push(cand, -d, v)
+                    fb_prefetch(self.links(cand.val[0], layer))  # the next node expanded
+                    if not dead[v]:
+                        heap_push(top, d, v)
+                        if top.size > ef:
+                            heap_pop(top)
+                    if top.size:
+                        lower = top.key[0]
+        return top.size
+
+    cdef int knn(self, const Query *q, int k, int ef, int64_t *ids, float *dists) noexcept nogil:
+        """K-NN-SEARCH (Alg. 5): best-first external ids and scores; returns how many."""
+        cdef float d
+        cdef int32_t cur
+        cdef int n, i
+        if self.entry < 0:
+            return 0
+        cur = self.entry
+        d = self.score(q, cur)
+        cur = self.greedy(q, cur, &d, self.max_level, 0)
+        self.search_layer(q, cur, d, 0, max(ef, k), &self.top)
+        while self.top.size > k:
+            heap_pop(&self.top)
+        n = self.top.size
+        for i in range(n - 1, -1, -1):
+            ids[i] = self.ext[self.top.val[0]]
+            dists[i] = self.top.key[0]
+            heap_pop(&self.top)
+        return n
+
+    cdef inline const float *prepared(self, const float *q) noexcept nogil:
+        """The query as stored vectors are: L2-normalised for angular."""
+        cdef float norm
+        cdef int i
+        if self.metric != ANGULAR:
+            return q
+        norm = sqrt(fb_dot(q, q, self.dim))
+        norm = 1.0 / norm if norm > 0 else 0.0
+        for i in range(self.dim):
+            self.qbuf[i] = q[i] * norm
+        return self.qbuf
+
+    cdef inline void finish(self, float *dists, int n) noexcept nogil:
+        """Internal scores to the metric's distance: L2 (not squared), 1 - cos, -ip."""
+        cdef int i
+        if self.metric == EUCLIDEAN:
+            for i in range(n):
+                dists[i] = sqrt(max(dists[i], 0.0))
+
+    def search(self, q, int k, int ef):
+        """Ids (int64) and distances (float32) of at most `k` nearest live nodes, best first."""
+        cdef const float[::1] qv
+        cdef Query query
+        cdef int n
+        try:  # the hot path: a float32 vector is viewed in place, anything else converted
+            qv = q
+        except (TypeError, ValueError):
+            qv = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
+        if qv.shape[0] != self.dim:
+            raise ValueError(
+                f"dimension mismatch: the index has {self.dim}, the query {qv.shape[0]}"
+            )
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        ids = np.empty(k, dtype=np.int64)
+        dists = np.empty(k, dtype=np.float32)
+        cdef int64_t[::1] iv = ids
+        cdef float[::1] dv = dists
+        with nogil:
+            query.full = self.prepared(&qv[0])
+            query.reduced = 0
+            n = self.knn(&query, k, ef, &iv[0], &dv[0])
+            self.finish(&dv[0], n)
+        if n < k:
+            return ids[:n], dists[:n]
+        return ids, dists
+
+    def batch_search(self, Q, int k, int ef):
+        """`search` for every row of `Q`: `(nq, k)` ids padded with -1, distances with inf."""
+        cdef const float[:, ::1] qm = self._matrix(Q, self.dim)
+        cdef Query query
+        cdef int64_t i, nq = qm.shape[0]
+        cdef int n, j
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        ids = np.full((nq, k), -1, dtype=np.int64)
+        dists = np.full((nq, k), np.inf, dtype=np.float32)
+        cdef int64_t[:, ::1] iv = ids
+        cdef float[:, ::1] dv = dists
+        query.reduced = 0
+        with nogil:
+            for i in range(nq):
+                query.full = self.prepared(&qm[i, 0])
+                n = self.knn(&query, k, ef, &iv[i, 0], &dv[i, 0])
+                self.finish(&dv[i, 0], n)
+                for j in range(n, k):
+                    iv[i, j] = -1
+                    dv[i, j] = INFINITY
+        return ids, dists
+
+    def search_reduced(self, query, int kappa, int ef, int dims):
+        """Traverse the graph scoring node v by bias[v] - <query[tag[v], :dims], reduced[v, :dims]>
+        and return the best `kappa` ids and scores (GleanVec, seed 003, Algorithm 1, steps 1-2);
+        the caller re-ranks them in full precision."""
+        cdef const float[:, ::1] qm = self._matrix(query, -1)
+        cdef Query q
+        cdef int n
+        if self.red_dim == 0 or self.red_live != self.live:
+            raise RuntimeError(
+                f"{self.live - self.red_live} live node(s) have no reduced row: call "
+                "set_reduced for every id added since"
+            )
+        if kappa < 1:
+            raise ValueError(f"kappa must be >= 1, got {kappa}")
+        if not 1 <= dims <= min(self.red_dim, qm.shape[1]):
+            raise ValueError(
+                f"dims must lie in 1..{min(self.red_dim, qm.shape[1])} (reduced rows have "
+                f"{self.red_dim} columns, the query {qm.shape[1]}), got {dims}"
+            )
+        if qm.shape[0] <= self.max_tag:
+            raise ValueError(
+                f"the query has {qm.shape[0]} row(s) but a node has tag {self.max_tag}: "
+                "pass one row per tag"
+            )
+        ids = np.empty(kappa, dtype=np.int64)
+        scores = np.empty(kappa, dtype=np.float32)
+        cdef int64_t[::1] iv = ids
+        cdef float[::1] sv = scores
+        q.red = &qm[0, 0]
+        q.red_stride = qm.shape[1]
+        q.dims = dims
+        q.reduced = 1
+        with nogil:
+            n = self.knn(&q, kappa, ef, &iv[0], &sv[0])
+        return ids[:n], scores[:n]
+
+    @staticmethod
+    def _matrix(Q, int dim):
+        m = np.ascontiguousarray(Q, dtype=np.float32)
+        if m.ndim != 2 or m.shape[0] == 0 or (dim >= 0 and m.shape[1] != dim):
+            want = f"(n, {dim})" if dim >= 0 else "(rows, columns)"
+            raise ValueError(f"expected a non-empty float32 array of shape {want}, got {m.shape}")
+        return m
+
+    # ------------------------------------------------------------------ insert
+    cdef inline int random_level(self) noexcept nogil:
+        cdef uint64_t z
+        cdef double u
+        self.rng += 0x9E3779B97F4A7C15ULL
+        z = self.rng
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+        z = z ^ (z >> 31)
+        u = ((z >> 11) + 1) * (1.0 / 9007199254740992.0)
+        return <int> (-log(u) * self.mult)
+
+    cdef int select(self, Heap *h, int m, int32_t *out, bint keep_pruned=False) noexcept nogil:
+        """SELECT-NEIGHBORS-HEURISTIC (Alg. 4): consumes the max-heap `h` of (distance to the
+        base, node); keeps a candidate only if it is closer to the base than to every node
+        already kept. With `keep_pruned` (Alg. 4's keepPrunedConnections) the closest of the
+        discarded ones fill the list up to `m`. Writes at most `m` nodes to `out`; returns
+        the count."""
+        cdef int n = h.size, i, j, cnt = 0
+        cdef int32_t e
+        cdef float de
+        cdef bint good
+        if n > self.scap:
+            self.scap = 2 * n
+            self.sk = <float *> realloc(self.sk, self.scap * sizeof(float))
+            self.sv = <int32_t *> realloc(self.sv, self.scap * sizeof(int32_t))
+            self.queue = <int32_t *> realloc(self.queue, self.scap * sizeof(int32_t))
+        for i in range(n - 1, -1, -1):
+            self.sk[i] = h.key[0]
+            self.sv[i] = h.val[0]
+            heap_pop(h)
+        if n < m:
+            memcpy(out, self.sv, n * sizeof(int32_t))
+            return n
+        for i in range(n):
+            if cnt >= m:
+                break
+            e = self.sv[i]
+            de = self.sk[i]
+            good = True
+            for j in range(cnt):
+                if self.node_dist(out[j], e) < de:
+                    good = False
+                    break
+            if good:
+                out[cnt] = e
+                cnt += 1
+            else:
+                self.sv[i] = -1 - e  # marks a discarded candidate for keep_pruned
+        if keep_pruned:
+            for i in range(n):
+                if cnt >= m:
+                    break
+                if self.sv[i] < 0:
+                    out[cnt] = -1 - self.sv[i]
+                    cnt += 1
+        return cnt
+
+    cdef void set_links(self, int32_t node, int layer, const int32_t *nodes, int n) noexcept nogil:
+        cdef int32_t *ln = self.links(node, layer)
+        cdef int width = self.M0 if layer == 0 else self.M
+        ln[0] = n
+        memcpy(ln + 1, nodes, n * sizeof(int32_t))
+        memset(ln + 1 + n, 0, (width - n) * sizeof(int32_t))
+
+    cdef int32_t connect(self, int32_t node, int layer) noexcept nogil:
+        """Link `node` to the heuristic's pick from `self.top` and back (Alg. 1, lines 10-17);
+        returns the closest pick, the entry point of the next layer down."""
+        cdef int n = self.select(&self.top, self.M, self.sel), i, j, cnt
+        cdef int mmax = self.M0 if layer == 0 else self.M
+        cdef int32_t s, closest
+        cdef int32_t *ln
+        if n == 0:
+            return -1
+        closest = self.sel[0]
+        self.set_links(node, layer, self.sel, n)
+        memcpy(self.queue, self.sel, n * sizeof(int32_t))  # select() reuses self.sel
+        for i in range(n):
+            s = self.queue[i]
+            ln = self.links(s, layer)
+            cnt = ln[0]
+            if cnt < mmax:
+                ln[1 + cnt] = node
+                ln[0] = cnt + 1
+                continue
+            self.work.size = 0
+            heap_push(&self.work, self.node_dist(s, node), node)
+            for j in range(1, cnt + 1):
+                heap_push(&self.work, self.node_dist(s, ln[j]), ln[j])
+            cnt = self.select(&self.work, mmax, self.sel)
+            self.set_links(s, layer, self.sel, cnt)
+        return closest
+
+    cdef int insert(self, int32_t node) noexcept nogil:
+        """INSERT (Alg. 1) of the vector already stored at slot `node`."""
+        cdef int lvl = self.random_level(), layer
+        cdef int32_t cur, nxt
+        cdef float d
+        cdef Query q
+        self.level[node] = lvl
+        self.up_off[node] = -1
+        if lvl > 0:
+            if self._reserve_up(self.up_count + lvl) < 0:
+                return -1
+            self.up_off[node] = self.up_count
+            self.up_count += lvl
+        if self.entry < 0:
+            self.entry, self.max_level = node, lvl
+            return 0
+        q.full = self.data + <int64_t> node * self.dim
+        q.reduced = 0
+        cur = self.entry
+        d = self.score(&q, cur)
+        cur = self.greedy(&q, cur, &d, self.max_level, lvl)
+        for layer in range(min(lvl, self.max_level), -1, -1):
+            self.search_layer(&q, cur, d, layer, self.ef_construction, &self.top)
+            nxt = self.connect(node, layer)
+            if nxt >= 0:
+                cur = nxt
+                d = self.score(&q, cur)
+        if lvl > self.max_level:
+            self.entry, self.max_level = node, lvl
+        return 0
+
+    def _add(self, X):
+        """Store and insert the rows of `X` in new slots; returns the first slot. For angular
+        the rows must be unit length already (`HNSW.add` normalises them with NumPy, so the
+        stored bytes are the canonical normalised encoding the erasure scan looks for)."""
+        cdef const float[:, ::1] xm = self._matrix(X, self.dim)
+        cdef int64_t n = xm.shape[0], i, start = self.count
+        cdef int64_t[::1] ids
+        cdef float *row
+        cdef int failed = 0
+        self._reserve(start + n)
+        with nogil:
+            for i in range(n):
+                row = self.data + (start + i) * self.dim
+                memcpy(row, &xm[i, 0], self.dim * sizeof(float))
+                self.count += 1
+                self.live += 1
+                if self.insert(<int32_t> (start + i)) < 0:
+                    failed = 1
+                    break
+        if failed:
+            raise MemoryError("could not grow the upper-layer link pool")
+        return start
+
+    def _set_ext(self, int64_t start, ext_ids):
+        cdef const int64_t[::1] e = np.ascontiguousarray(ext_ids, dtype=np.int64)
+        cdef int64_t i
+        for i in range(e.shape[0]):
+            self.ext[start + i] = e[i]
+
+    # ------------------------------------------------------------------ delete
+    cdef void repair(self, int32_t p, int layer, int limit) noexcept nogil:
+        """Reconnect live `p` at `layer`: candidates are its live neighbours and the live
+        neighbours of its deleted ones, reached through up to `limit` deleted nodes
+        (FreshDiskANN, Algorithm 4), pruned by the heuristic to the layer's degree, keeping
+        pruned connections (Alg. 4) so that the repaired node loses no degree."""
+        cdef uint32_t epoch = self.new_epoch()
+        cdef int32_t *ln = self.links(p, layer)
+        cdef int32_t *zl
+        cdef int32_t x, z
+        cdef int j, head = 0, tail = 0, n
+        cdef int mmax = self.M0 if layer == 0 else self.M
+        self.work.size = 0
+        self.visited[p] = epoch
+        for j in range(1, ln[0] + 1):
+            x = ln[j]
+            self.visited[x] = epoch
+            if self.dead[x]:
+                self.queue[tail] = x
+                tail += 1
+            else:
+                heap_push(&self.work, self.node_dist(p, x), x)
+        while head < tail and head < limit:
+            z = self.queue[head]
+            head += 1
+            zl = self.links(z, layer)
+            for j in range(1, zl[0] + 1):
+                x = zl[j]
+                if self.visited[x] == epoch:
+                    continue
+                self.visited[x] = epoch
+                if not self.dead[x]:
+                    heap_push(&self.work, self.node_dist(p, x), x)
+                elif tail < self.scap:
+                    self.queue[tail] = x
+                    tail += 1
+        n = self.select(&self.work, mmax, self.sel, True)
+        self.set_links(p, layer, self.sel, n)
+
+    def _delete(self, slots):
+        """Mark `slots` deleted, repair every live node that links to one, move the entry
+        point if needed, then zero the deleted vectors, links and reduced rows."""
+        cdef const int64_t[::1] s = np.ascontiguousarray(slots, dtype=np.int64)
+        cdef int64_t i, m = s.shape[0]
+        cdef int32_t p, x
+        cdef int layer, j, best
+        cdef int32_t *ln
+        cdef bint hit
+        with nogil:
+            for i in range(m):
+                self.dead[s[i]] = 1
+            self.live -= m
+            for p in range(self.count):
+                if self.dead[p]:
+                    continue
+                for layer in range(self.level[p] + 1):
+                    ln = self.links(p, layer)
+                    hit = False
+                    for j in range(1, ln[0] + 1):
+                        if self.dead[ln[j]]:
+                            hit = True
+                            break
+                    if hit:
+                        self.repair(p, layer, self.M0)
+            if self.entry >= 0 and self.dead[self.entry]:
+                self.entry, self.max_level = -1, -1
+                for p in range(self.count):
+                    if not self.dead[p] and self.level[p] > self.max_level:
+                        self.entry, self.max_level = p, self.level[p]
+            for i in range(m):
+                self.erase(<int32_t> s[i])
+
+    cdef void erase(self, int32_t v) noexcept nogil:
+        """Overwrite everything slot `v` held; it stays a hole until `compact`."""
+        cdef int layer
+        memset(self.data + <int64_t> v * self.dim, 0, self.dim * sizeof(float))
+        for layer in range(self.level[v] + 1):
+            memset(self.links(v, layer), 0,
+                   (self.stride0 if layer == 0 else self.strideU) * sizeof(int32_t))
+        self.ext[v] = -1
+        self.level[v] = -1
+        if self.red_dim:
+            memset(self.red + <int64_t> v * self.red_dim, 0, self.red_dim * sizeof(float))
+            self.tags[v] = 0
+            self.bias[v] = 0
+            if self.has_red[v]:
+                self.red_live -= 1
+            self.has_red[v] = 0
+
+    def _compact(self):
+        """Renumber live slots densely and shrink every buffer to the live count."""
+        cdef int64_t n = self.live, old_cap = self.cap, i, new_up = 0
+        cdef int64_t *remap = <int64_t *> malloc(max(self.count, 1) * sizeof(int64_t))
+        cdef int32_t old, layer, j
+        cdef int32_t *src
+        cdef int32_t *dst
+        if remap == NULL:
+            raise MemoryError()
+        n = 0
+        for i in range(self.count):
+            if self.dead[i]:
+                remap[i] = -1
+            else:
+                remap[i] = n
+                new_up += self.level[i]
+                n += 1
+        other = Graph.__new__(Graph, self.dim, "euclidean", self.M, self.ef_construction)
+        cdef Graph g = <Graph> other
+        g.metric = self.metric
+        g._reserve(n)
+        g._reserve_up(new_up)
+        if self.red_dim:
+            g._alloc_reduced(self.red_dim)
+        for i in range(self.count):
+            if remap[i] < 0:
+                continue
+            j = <int32_t> remap[i]
+            memcpy(g.data + <int64_t> j * self.dim, self.data + i * self.dim,
+                   self.dim * sizeof(float))
+            g.ext[j] = self.ext[i]
+            g.level[j] = self.level[i]
+            g.up_off[j] = -1
+            if self.level[i] > 0:
+                g.up_off[j] = g.up_count
+                g.up_count += self.level[i]
+            for layer in range(self.level[i] + 1):
+                src = self.links(<int32_t> i, layer)
+                dst = g.links(j, layer)
+                dst[0] = src[0]
+                for old in range(1, src[0] + 1):
+                    dst[old] = <int32_t> remap[src[old]]
+            if self.red_dim:
+                memcpy(g.red + <int64_t> j * self.red_dim, self.red + i * self.red_dim,
+                       self.red_dim * sizeof(float))
+                g.tags[j] = self.tags[i]
+                g.bias[j] = self.bias[i]
+                g.has_red[j] = self.has_red[i]
+        g.count = g.live = n
+        g.red_live, g.max_tag = self.red_live, self.max_tag
+        g.entry = <int32_t> remap[self.entry] if self.entry >= 0 else -1
+        g.max_level = self.max_level
+        free(remap)
+        self._release(True)
+        self._take(g)
+
+    cdef void _take(self, Graph g) noexcept:
+        """Move `g`'s buffers into `self` (after `self` released its own)."""
+        self.data, self.l0, self.level, self.up_off, self.up = g.data, g.l0, g.level, g.up_off, g.up
+        self.ext, self.dead, self.visited = g.ext, g.dead, g.visited
+        self.red, self.tags, self.bias, self.has_red = g.red, g.tags, g.bias, g.has_red
+        self.cap, self.up_cap, self.up_count, self.count = g.cap, g.up_cap, g.up_count, g.count
+        self.live, self.red_live, self.max_tag = g.live, g.red_live, g.max_tag
+        self.entry, self.max_level, self.red_dim, self.epoch = g.entry, g.max_level, g.red_dim, 0
+        g.data = g.red = g.bias = NULL
+        g.l0 = g.level = g.up = g.tags = NULL
+        g.up_off = g.ext = NULL
+        g.dead = g.has_red = NULL
+        g.visited = NULL
+        g.cap = g.up_cap = g.count = 0
+
+    # ----------------------------------------------------------------- reduced
+    cdef int _alloc_reduced(self, int r) except -1:
+        """(Re)allocate zeroed reduced rows of `r` columns for every slot."""
+        if self.red != NULL:
+            memset(self.red, 0, self.cap * self.red_dim * sizeof(float))
+        free(self.red)
+        free(self.tags)
+        free(self.bias)
+        free(self.has_red)
+        self.red_dim = r
+        self.red = <float *> calloc(max(self.cap * r, 1), sizeof(float))
+        self.tags = <int32_t *> calloc(max(self.cap, 1), sizeof(int32_t))
+        self.bias = <float *> calloc(max(self.cap, 1), sizeof(float))
+        self.has_red = <uint8_t *> calloc(max(self.cap, 1), 1)
+        self.red_live = self.max_tag = 0
+        if not (self.red and self.tags and self.bias and self.has_red):
+            raise MemoryError()
+        return 0
+
+    def _set_reduced(self, slots, reduced, tags=None, bias=None):
+        """Overwrite the reduced rows (and tags, biases) of live `slots`."""
+        cdef const int64_t[::1] s = np.ascontiguousarray(slots, dtype=np.int64)
+        cdef const float[:, ::1] r = np.ascontiguousarray(reduced, dtype=np.float32)
+        cdef const int32_t[::1] t
+        cdef const float[::1] b
+        cdef int64_t i, v
+        cdef int cols = r.shape[1]
+        if r.shape[0] != s.shape[0]:
+            raise ValueError(f"got {r.shape[0]} reduced rows for {s.shape[0]} ids")
+        t = np.ascontiguousarray(tags if tags is not None else np.zeros(len(s), np.int32),
+                                 dtype=np.int32)
+        b = np.ascontiguousarray(bias if bias is not None else np.zeros(len(s), np.float32),
+                                 dtype=np.float32)
+        if t.shape[0] != s.shape[0] or b.shape[0] != s.shape[0]:
+            raise ValueError("tags and bias need one entry per id")
+        if s.shape[0] and np.min(t) < 0:
+            raise ValueError("tags must be >= 0")
+        if cols != self.red_dim:
+            self._alloc_reduced(cols)
+        for i in range(s.shape[0]):
+            v = s[i]
+            memcpy(self.red + v * cols, &r[i, 0], cols * sizeof(float))
+            self.tags[v] = t[i]
+            self.bias[v] = b[i]
+            self.max_tag = max(self.max_tag, t[i])
+            if not self.has_red[v]:
+                self.has_red[v] = 1
+                self.red_live += 1
+
+    # ---------------------------------------------------------------- state io
+    def nbytes(self):
+        """Bytes of every buffer the graph holds."""
+        return (self.cap * (self.dim * 4 + self.stride0 * 4 + 4 + 8 + 8 + 1 + 4)
+                + self.up_cap * self.strideU * 4
+                + (self.cap * (self.red_dim * 4 + 4 + 4 + 1) if self.red_dim else 0)
+                + (self.top.cap + self.cand.cap + self.work.cap) * 8 + self.scap * 12)
+
+    def _state(self):
+        """Copies of the used part of every buffer, for `save`."""
+        cdef int64_t c = self.count
+        out = {
+            "vectors": np.asarray(<float[:max(c, 1), :self.dim]> self.data)[:c].copy(),
+            "links0": np.asarray(<int32_t[:max(c, 1), :self.stride0]> self.l0)[:c].copy(),
+            "levels": np.asarray(<int32_t[:max(c, 1)]> self.level)[:c].copy(),
+            "upper_offsets": np.asarray(<int64_t[:max(c, 1)]> self.up_off)[:c].copy(),
+            "upper_links": np.asarray(
+                <int32_t[:max(self.up_count, 1), :self.strideU]> self.up)[:self.up_count].copy(),
+            "ids": np.asarray(<int64_t[:max(c, 1)]> self.ext)[:c].copy(),
+        } if self.cap else {}
+        if self.red_dim and self.cap:
+            out["reduced"] = np.asarray(<float[:max(c, 1), :self.red_dim]> self.red)[:c].copy()
+            out["tags"] = np.asarray(<int32_t[:max(c, 1)]> self.tags)[:c].copy()
+            out["bias"] = np.asarray(<float[:max(c, 1)]> self.bias)[:c].copy()
+            out["has_reduced"] = np.asarray(<uint8_t[:max(c, 1)]> self.has_red)[:c].copy()
+        meta = {"count": int(c), "live": int(self.live), "entry": int(self.entry),
+                "max_level": int(self.max_level), "rng": int(self.rng),
+                "red_live": int(self.red_live), "max_tag": int(self.max_tag)}
+        return out, meta
+
+    def _restore(self, arrays, meta):
+        """Inverse of `_state` on a fresh graph of the same parameters."""
+        cdef int64_t c = meta["count"], up = len(arrays["upper_links"]) if c else 0
+        if c == 0:
+            return
+        self._reserve(c)
+        self._reserve_up(up)
+        self._copy_in(<char *> self.data, arrays["vectors"], np.float32)
+        self._copy_in(<char *> self.l0, arrays["links0"], np.int32)
+        self._copy_in(<char *> self.level, arrays["levels"], np.int32)
+        self._copy_in(<char *> self.up_off, arrays["upper_offsets"], np.int64)
+        self._copy_in(<char *> self.up, arrays["upper_links"], np.int32)
+        self._copy_in(<char *> self.ext, arrays["ids"], np.int64)
+        levels = np.asarray(arrays["levels"])
+        np.asarray(<uint8_t[:c]> self.dead)[:] = levels < 0
+        if "reduced" in arrays:
+            self._alloc_reduced(arrays["reduced"].shape[1])
+            self._copy_in(<char *> self.red, arrays["reduced"], np.float32)
+            self._copy_in(<char *> self.tags, arrays["tags"], np.int32)
+            self._copy_in(<char *> self.bias, arrays["bias"], np.float32)
+            self._copy_in(<char *> self.has_red, arrays["has_reduced"], np.uint8)
+        self.count, self.up_count, self.live = c, up, meta["live"]
+        self.entry, self.max_level, self.rng = meta["entry"], meta["max_level"], meta["rng"]
+        self.red_live, self.max_tag = meta["red_live"], meta["max_tag"]
+
+    cdef void _copy_in(self, char *dst, array, dtype) except *:
+        cdef const uint8_t[::1] raw = np.ascontiguousarray(array, dtype=dtype).reshape(-1).view(
+            np.uint8)
+        if raw.shape[0]:
+            memcpy(dst, &raw[0], raw.shape[0])
