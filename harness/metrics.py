@@ -49,3 +49,29 @@ def latency_summary(times: np.ndarray) -> dict[str, float]:
         "p95_latency": float(p95),
         "p99_latency": float(p99),
     }
+
+
+def pr_curve(
+    true_ids: np.ndarray, run_ids: np.ndarray, relevant: int = 10, max_k: int = 100
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Precision and recall at k' = 1..max_k against the `relevant` true neighbours, and the
+    area under the curve (the USR-LSH paper's Experiment 2, seed 002 sec. 4.5).
+
+    `true_ids` holds each query's exact neighbours best first (at least `relevant` columns);
+    `run_ids` the answers to a `max_k` query (-1 padded). precision@k' = |Y^ ∩ Y| / k' and
+    recall@k' = |Y^ ∩ Y| / |Y| with |Y| = `relevant` (eq. 15, 16), averaged over queries; the
+    area is the trapezoidal rule over the max_k (recall, precision) points, as
+    `sklearn.metrics.auc`. A repeated id counts once.
+    """
+    if run_ids.shape[1] < max_k or true_ids.shape[1] < relevant:
+        raise ValueError(
+            f"need {max_k} answers and {relevant} true neighbours per query, got "
+            f"{run_ids.shape[1]} and {true_ids.shape[1]}: query with k={max_k}"
+        )
+    ids = run_ids[:, :max_k]
+    truth = true_ids[:, :relevant]
+    hits = (ids[:, :, None] == truth[:, None, :]).any(axis=2) & (ids >= 0) & ~_repeated(ids)
+    found = np.cumsum(hits, axis=1)
+    precision = (found / np.arange(1, max_k + 1)).mean(axis=0)
+    recall = (found / relevant).mean(axis=0)
+    return precision, recall, float(np.trapezoid(precision, recall))
