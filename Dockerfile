@@ -4,7 +4,7 @@ FROM python:3.11-slim
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential git \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /home/app
-COPY requirements.txt pyproject.toml README.md ./
+COPY requirements.txt pyproject.toml setup.py README.md ./
 COPY algorithms algorithms
 COPY harness harness
 COPY plugins plugins

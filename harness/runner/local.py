@@ -16,7 +16,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,14 +69,24 @@ def worker_environment() -> dict[str, str]:
 
 
 def run_jobs(
-    jobs: list[Job], metric: str, timeout: float, memory_limit: int, parallelism: int = 1
+    jobs: list[Job],
+    metric: str,
+    timeout: float,
+    memory_limit: int,
+    parallelism: int = 1,
+    run_one: Callable[[Job, str, float, int], Outcome] | None = None,
 ) -> list[Outcome]:
-    """Run every job, `parallelism` at a time; a progress bar counts finished jobs."""
+    """Run every job, `parallelism` at a time; a progress bar counts finished jobs.
+
+    `run_one` runs one job (default: `run_job`, a local worker); the docker runner passes
+    its own, so both share the scheduling, progress and interrupt handling.
+    """
     outcomes: list[Outcome] = []
     if not jobs:
         return outcomes
+    run_one = run_one or run_job
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = [pool.submit(run_job, job, metric, timeout, memory_limit) for job in jobs]
+        futures = [pool.submit(run_one, job, metric, timeout, memory_limit) for job in jobs]
         try:
             for future in tqdm(as_completed(futures), total=len(futures), desc="runs", unit="job"):
                 outcome = future.result()
@@ -117,15 +127,20 @@ def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome
                 _running.discard(process)
         remove_partials(results_dir, process.pid)
         cause, detail = diagnose(process.returncode, killed_for, status_file, timeout)
+    return conclude(job, metric, cause, detail, time.monotonic() - start)
+
+
+def conclude(job: Job, metric: str, cause: str, detail: str, seconds: float) -> Outcome:
+    """The outcome of a finished worker; every run it left without a result is recorded as
+    failed with `cause` and `detail`. Shared by the local, docker and Ray runners."""
     missing = [q for q in job.query_groups if not is_finished(job.result_path(q))]
     if not cause and missing:
         cause, detail = "exit", "the worker exited normally without writing every result"
-    seconds = time.monotonic() - start
     if not cause:
         return Outcome(job, "ok", seconds)
     if _interrupted.is_set():  # not the plugin's failure: leave the runs to be redone
         return Outcome(job, "failed", seconds, "interrupted", "the runner was interrupted")
-    detail = f"{detail}\n--- worker log (last lines) ---\n{_tail(log_path)}"
+    detail = f"{detail}\n--- worker log (last lines) ---\n{_tail(job.log_path())}"
     for query_args in missing:
         attrs = job.attrs(query_args, metric, status="failed")
         attrs.update(failure_cause=cause, failure_detail=detail, seconds=seconds)
