@@ -20,6 +20,7 @@ from harness.protocols.deletion import SINGLES
 from harness.report import summary_table
 from harness.results import load_results
 from harness.runbooks import BUILT_INS, RunbookError, load_runbook
+from harness.runner.docker import DockerError
 from harness.runner.job import Job
 from harness.runner.local import default_memory_limit, pending, run_jobs
 
@@ -43,16 +44,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--protocol", default="qps-recall", choices=sorted(PROTOCOLS))
     parser.add_argument(
-        "--delete-policy", default="random", choices=POLICIES, help="deletion: which rows"
+        "--delete-policy", default="random", choices=POLICIES, help="deletion, erasure: which rows"
     )
     parser.add_argument(
         "--delete-count",
         default="0.1",
         type=delete_count,
-        help="deletion: rows to delete, a count (1000) or a fraction of train (0.1)",
+        help="deletion, erasure: rows to delete, a count (1000) or a fraction of train (0.1)",
     )
     parser.add_argument(
-        "--delete-seed", type=int, default=1, help="deletion, delete-clusters: the seed"
+        "--delete-seed", type=int, default=1, help="deletion, erasure, delete-clusters: the seed"
     )
     parser.add_argument(
         "--delete-singles",
@@ -69,11 +70,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--count", "-k", type=int, default=10, help="neighbours per query")
     parser.add_argument("--runs", type=int, default=5, help="repetitions; the best counts")
     parser.add_argument("--batch", action="store_true", help="time batch_query, not query")
+    parser.add_argument(
+        "--pr-auc",
+        action="store_true",
+        help="qps-recall: also the precision-recall curve over k'=1..100 and its area (PR-AUC)",
+    )
     parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per worker")
     parser.add_argument(
         "--memory-limit", type=float, help="GiB per worker (default: 80%% of RAM / parallelism)"
     )
     parser.add_argument("--parallelism", type=int, default=1, help="workers at once")
+    parser.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "docker", "ray"),
+        help="where workers run: subprocesses here, containers of the plugin images, or "
+        "Ray tasks on a cluster (docs/cluster.md)",
+    )
+    parser.add_argument(
+        "--ray-address", help="ray executor: the cluster to join (default: a local instance)"
+    )
+    parser.add_argument(
+        "--suite",
+        choices=("nightly",),
+        help="nightly: every enabled algorithm, every protocol, small datasets; appends to "
+        "<results>/nightly/history.csv",
+    )
     parser.add_argument("--force", action="store_true", help="redo runs that have results")
     parser.add_argument("--definitions", default="algos.yaml", type=Path)
     parser.add_argument("--results", default="results", type=Path, help="results folder")
@@ -82,6 +104,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--list-datasets", action="store_true")
     parser.add_argument(
         "--export", metavar="FILE.csv", type=Path, help="write the results as CSV and stop"
+    )
+    parser.add_argument(
+        "--plot", action="store_true", help="draw the figures (PNG, SVG) of --results and stop"
+    )
+    parser.add_argument(
+        "--website", action="store_true", help="render the static site of --results and stop"
+    )
+    parser.add_argument(
+        "--outputdir", default="website-out", type=Path, help="where --website/--plot write"
     )
     args = parser.parse_args(argv)
     if args.delete_singles < 0:
@@ -111,17 +142,19 @@ def delete_count(text: str) -> int | float:
 
 def protocol_args(args: argparse.Namespace, dataset: Dataset) -> dict[str, Any]:
     """The chosen protocol's options, checked against the dataset before any work."""
-    if args.protocol == "deletion":
+    if args.protocol in ("deletion", "erasure"):
         try:
             resolve_count(args.delete_count, len(dataset.train))
         except ValueError as error:
             raise DatasetError(f"--delete-count: {error}") from None
-        return {
+        options = {
             "policy": args.delete_policy,
             "count": args.delete_count,
             "seed": args.delete_seed,
-            "singles": args.delete_singles,
         }
+        if args.protocol == "deletion":
+            options["singles"] = args.delete_singles
+        return options
     if args.protocol == "churn":
         runbook = (
             str(Path(args.runbook).resolve()) if Path(args.runbook).is_file() else args.runbook
@@ -129,6 +162,8 @@ def protocol_args(args: argparse.Namespace, dataset: Dataset) -> dict[str, Any]:
         load_runbook(runbook, dataset.name, dataset.train, dataset.metric, args.delete_seed)
         seeded = {"seed": args.delete_seed} if args.runbook == "delete-clusters" else {}
         return {"runbook": runbook, **seeded}
+    if args.protocol == "qps-recall" and args.pr_auc:
+        return {"pr_auc": True}
     return {}
 
 
@@ -139,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, description in list_datasets():
                 print(f"{name:32} {description}")
             return 0
+        if args.plot or args.website:
+            return render(args, args.website)
         algorithms = definitions.load_algorithms(args.definitions)
         if args.list_algorithms:
             for name, algorithm in sorted(algorithms.items()):
@@ -147,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.export:
             return export(args)
+        if args.suite == "nightly":
+            return nightly_suite(args, algorithms)
         return run(args, algorithms)
-    except (DatasetError, DefinitionError, RunbookError) as error:
+    except (DatasetError, DefinitionError, RunbookError, DockerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -189,12 +228,27 @@ def run(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) 
     if skipped:
         print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
     memory_limit = int((args.memory_limit or 0) * 2**30) or default_memory_limit(args.parallelism)
-    run_jobs(todo, dataset.metric, args.timeout, memory_limit, args.parallelism)
+    execute(args, todo, dataset.metric, memory_limit)
     results = load_results(
         args.results, [name], [a.name for a in chosen], [args.protocol], args.count
     )
     print(f"\n{args.protocol} on {name} (k={args.count}):")
     print(summary_table(results))
+    if not args.algorithm and args.suite is None:  # the quick default suite ends on the site
+        render(args, site=True)
+    return 0
+
+
+def render(args: argparse.Namespace, site: bool) -> int:
+    """`--website` (the site, its figures included) or `--plot` (figures only) from --results."""
+    from harness import plots, website  # matplotlib and Jinja2 load only when rendering
+
+    if site:
+        index = website.build_site(args.results, args.outputdir)
+        print(f"\nwebsite of {args.results}: {index.resolve().as_uri()}")
+    else:
+        written = plots.plot_all(args.results, args.outputdir / "plots")
+        print(f"wrote {len(written)} figure file(s) to {args.outputdir / 'plots'}")
     return 0
 
 
@@ -205,4 +259,28 @@ def export(args: argparse.Namespace) -> int:
     args.export.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.export, index=False)
     print(f"wrote {len(results)} run(s) to {args.export}")
+    return 0
+
+
+def execute(args: argparse.Namespace, jobs: list[Job], metric: str, memory_limit: int) -> None:
+    """Run the jobs with the chosen executor (docker and Ray are imported only when used)."""
+    if args.executor == "docker":
+        from harness.runner import docker
+
+        docker.run_jobs(jobs, metric, args.timeout, memory_limit, args.parallelism)
+    elif args.executor == "ray":
+        from harness.runner import ray_executor
+
+        ray_executor.run_jobs(jobs, metric, args.timeout, memory_limit, args.ray_address)
+    else:
+        run_jobs(jobs, metric, args.timeout, memory_limit, args.parallelism)
+
+
+def nightly_suite(args: argparse.Namespace, algorithms: dict[str, definitions.Algorithm]) -> int:
+    """`--suite nightly`: run the night, append its history rows, list its regressions."""
+    from harness import nightly
+
+    found = nightly.run_suite(args, algorithms, run)
+    print(f"\nnightly history: {nightly.history_path(args.results)}")
+    print(found.to_string(index=False) if len(found) else "no regressions against last night")
     return 0

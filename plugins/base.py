@@ -35,6 +35,12 @@ class BasePlugin:
         """Build the index from float32 rows; `ids` are external int64 ids (default 0..n-1)."""
         raise NotImplementedError
 
+    def fit_queries(self, Q: np.ndarray) -> None:
+        """Optional, called before `fit` when the dataset has `learn_queries`: a sample of
+        queries for query-aware training (e.g. LeanVec-Sphering on out-of-distribution data).
+        """
+        raise NotImplementedError
+
     def set_query_arguments(self, **query_args: object) -> None:
         """Set search-time parameters (e.g. `ef=64`); called before each query group."""
 

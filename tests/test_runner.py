@@ -84,8 +84,9 @@ run_jobs(jobs, "euclidean", timeout=600, memory_limit=2**31, parallelism=1)
 """
 
 
-def test_an_interrupted_runner_stops_its_workers_and_records_nothing(
-    tiny_dataset: Path, tmp_path: Path
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_or_killed_runner_stops_its_workers_and_records_nothing(
+    tiny_dataset: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     runner = subprocess.Popen(
         [sys.executable, "-c", INTERRUPTED_RUNNER, str(tiny_dataset), str(tmp_path)],
@@ -96,7 +97,7 @@ def test_an_interrupted_runner_stops_its_workers_and_records_nothing(
         assert time.monotonic() < deadline, "no worker started"
         time.sleep(0.2)
     time.sleep(2)
-    runner.send_signal(signal.SIGINT)
+    runner.send_signal(stop)
     runner.wait(30)
     psutil.wait_procs(workers, timeout=10)
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)

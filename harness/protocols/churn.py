@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.datasets import Dataset
 from harness.gt_cache import cache_dir, cached_ground_truth
-from harness.protocols.deletion import has_native_delete
+from harness.protocols.deletion import has_native_delete, rebuild
 from harness.protocols.qps_recall import measure, set_query_arguments
 from harness.results import RunRecord
 from harness.runbooks import Runbook, Step, load_runbook
@@ -94,12 +94,10 @@ def fit_live(replay: Replay) -> float:
     rows = np.flatnonzero(replay.live)
     if not len(rows):
         return 0.0
-    plugin = replay.job.definition.instantiate()
-    data = replay.dataset.train[rows]
-    start = time.perf_counter()
-    plugin.fit(data, rows)
-    seconds = time.perf_counter() - start
-    replay.plugin = plugin
+    dataset = replay.dataset
+    seconds, replay.plugin = rebuild(
+        replay.job.definition, dataset.train, rows, dataset.learn_queries
+    )
     return seconds
 
 

@@ -40,10 +40,12 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
     )
     plugin = job.definition.instantiate()
     try:
-        build_time, index_size = build(plugin, dataset.train)
+        build_time, index_size = build(plugin, dataset.train, dataset.learn_queries)
         native = has_native_delete(plugin)
         costs = delete_costs(plugin, deleted, args.get("singles", SINGLES)) if native else {}
-        rebuild_time, rebuilt = rebuild(job.definition, dataset.train, np.flatnonzero(live))
+        rebuild_time, rebuilt = rebuild(
+            job.definition, dataset.train, np.flatnonzero(live), dataset.learn_queries
+        )
         if native:
             rebuilt.done()
         else:
@@ -107,11 +109,16 @@ def delete_costs(plugin: BasePlugin, deleted: np.ndarray, singles: int) -> dict[
 
 
 def rebuild(
-    definition: Definition, train: np.ndarray, rows: np.ndarray
+    definition: Definition,
+    train: np.ndarray,
+    rows: np.ndarray,
+    learn_queries: np.ndarray | None = None,
 ) -> tuple[float, BasePlugin]:
     """A fresh index on the remaining rows (ids stay train rows) and its fit time."""
     plugin = definition.instantiate()
     data = train[rows]
     start = time.perf_counter()
+    if learn_queries is not None and offers(plugin, "fit_queries"):
+        plugin.fit_queries(learn_queries)
     plugin.fit(data, rows)
     return time.perf_counter() - start, plugin

@@ -16,31 +16,53 @@ from tqdm import tqdm
 from harness.datasets import Dataset
 from harness.definitions import Arguments
 from harness.groundtruth import distances_to
-from harness.metrics import knn_recall, latency_summary
+from harness.metrics import knn_recall, latency_summary, pr_curve
 from harness.results import RunRecord
 from harness.runner.job import Job
-from plugins.base import BasePlugin
+from plugins.base import BasePlugin, offers
+
+#: The PR curve of `pr_auc: true`: k' = 1..PR_MAX_K against PR_RELEVANT true neighbours.
+PR_MAX_K, PR_RELEVANT = 100, 10
 
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
     plugin = job.definition.instantiate()
     try:
-        build_time, index_size = build(plugin, dataset.train)
+        build_time, index_size = build(plugin, dataset.train, dataset.learn_queries)
         groups = tqdm(job.query_groups, desc=job.describe(), unit="group", leave=False)
         for query_args in groups:
             set_query_arguments(plugin, query_args)
             record = measure(plugin, dataset, job, dataset.distances)
             record.query_args = query_args
             record.attrs.update(build_time=build_time, index_size=index_size)
+            if job.protocol_args.get("pr_auc"):
+                add_pr_curve(record, plugin, dataset)
             yield record
     finally:
         plugin.done()
 
 
-def build(plugin: BasePlugin, train: np.ndarray) -> tuple[float, int]:
-    """Fit the plugin; build time in seconds and index size in bytes."""
+def add_pr_curve(record: RunRecord, plugin: BasePlugin, dataset: Dataset) -> None:
+    """PR curve over k' = 1..100 against the 10 true neighbours and its area (seed 002,
+    sec. 4.5), from one untimed k=100 pass over the test queries."""
+    answers = np.asarray(plugin.batch_query(dataset.test, PR_MAX_K), dtype=np.int64)
+    precision, recall, area = pr_curve(dataset.neighbors, answers, PR_RELEVANT, PR_MAX_K)
+    record.measures["pr_auc"] = area
+    record.measure_arrays.update(pr_precision=precision, pr_recall=recall)
+
+
+def build(
+    plugin: BasePlugin, train: np.ndarray, learn_queries: np.ndarray | None = None
+) -> tuple[float, int]:
+    """Fit the plugin; build time in seconds and index size in bytes.
+
+    A dataset's learning queries go to a plugin offering `fit_queries` first (timed too:
+    query-aware training is part of the build).
+    """
     before = plugin.memory_usage()
     start = time.perf_counter()
+    if learn_queries is not None and offers(plugin, "fit_queries"):
+        plugin.fit_queries(learn_queries)
     plugin.fit(train)
     build_time = time.perf_counter() - start
     return build_time, max(0, plugin.memory_usage() - before)

@@ -7,8 +7,10 @@ a crash leaves no status and the runner reads the cause from the exit status.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import resource
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -28,13 +30,24 @@ def limit_memory(limit_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_DATA, (limit_bytes, hard))
 
 
+def die_with_runner() -> None:
+    """On Linux, have the kernel kill this worker when the runner dies, even by SIGKILL.
+
+    A runner interrupted with Ctrl-C stops its workers itself; one that is killed outright
+    cannot, and its workers would go on computing (and writing results) as orphans.
+    """
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def execute(job: Job) -> None:
     dataset = load_dataset(job.dataset_path, name=job.dataset)
     environment = None
     for record in PROTOCOLS[job.protocol](job, dataset):
         environment = environment or describe()
         write_result(
-            job.result_path(record.query_args),
+            job.result_path(record.query_args, record.label_suffix),
             {**job.attrs(record.query_args, dataset.metric), **record.attrs},
             record.arrays,
             job.protocol,
@@ -45,6 +58,7 @@ def execute(job: Job) -> None:
 
 
 def main(argv: list[str]) -> int:
+    die_with_runner()
     job_file, status_file = Path(argv[0]), Path(argv[1])
     if len(argv) > 2:
         limit_memory(int(argv[2]))
