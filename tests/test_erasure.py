@@ -72,6 +72,8 @@ def test_verdict_rules() -> None:
     assert verdict(0, 0.0, GAP_TOLERANCE + 0.01)[0] == "hidden"
     assert verdict(0, 0.0, GAP_TOLERANCE)[0] == "erased"
     assert verdict(0, None, 0.0)[0] == "unverified"
+    assert verdict(0, 0.0, 0.0, control=0.0)[0] == "unverified"  # the scan sees nothing
+    assert verdict(0, 0.0, 0.0, control=1.0)[0] == "erased"
 
 
 def erasure(tiny_dataset: Path, results: Path, module: str, constructor: str, **options):
@@ -105,6 +107,7 @@ def test_verdicts_of_known_plugins(
         assert "remanent_fraction" not in run or np.isnan(run["remanent_fraction"])
     else:
         assert run["remanent_fraction"] == remanent
+        assert run["remanence_control"] == 1.0  # every kept vector is found: the scan sees
     if expected == "leaking":
         assert run["leaks"] > 0 and run["self_returned_after"] == 1.0
     else:

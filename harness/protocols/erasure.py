@@ -45,6 +45,7 @@ from harness.runner.job import Job
 from plugins.base import BasePlugin, offers
 
 GAP_TOLERANCE = 0.05  # |AUC after - AUC retrained| an erased index may show
+CONTROL = 1000  # kept vectors scanned for, to show the scan can see the saved form
 
 
 @dataclass
@@ -105,7 +106,7 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
         for state in states:
             if state == "compacted":
                 plugin.compact()
-            remanence = remanence_of(plugin, dataset, live, deleted)
+            remanence = remanence_of(plugin, dataset, live, deleted, args["seed"])
             for key, query_args in enumerate(job.query_groups):
                 set_query_arguments(plugin, query_args)
                 record = measure(plugin, dataset, job, truth, live)
@@ -167,17 +168,25 @@ def top1_distances(dataset: Dataset, queries: np.ndarray, top1: np.ndarray) -> n
 
 
 def remanence_of(
-    plugin: BasePlugin, dataset: Dataset, live: np.ndarray, deleted: np.ndarray
-) -> Remanence | None:
-    """Save the index into a fresh folder and scan it for D; None without `save()`."""
+    plugin: BasePlugin, dataset: Dataset, live: np.ndarray, deleted: np.ndarray, seed: int
+) -> tuple[Remanence, float] | None:
+    """Save the index into a fresh folder and scan it for D; None without `save()`.
+
+    Also the control: the fraction of a sample of *kept* vectors the same scan finds. A
+    control of 0 means the saved form is one the scan cannot see (quantised, hashed), so
+    finding no deleted vector proves nothing there.
+    """
     if not offers(plugin, "save"):
         return None
     vectors = dataset.train[deleted]
     unique = ~stored_elsewhere(vectors, dataset.train[live])
+    kept = np.flatnonzero(live)
+    control = np.random.default_rng(seed).choice(kept, min(CONTROL, len(kept)), replace=False)
     with tempfile.TemporaryDirectory(prefix="erasure-") as folder:
         plugin.save(folder)
         found = scan_directory(folder, vectors[unique])
-    return dataclasses.replace(found, excluded=int((~unique).sum()))
+        control_found = scan_directory(folder, dataset.train[np.sort(control)]).fraction
+    return dataclasses.replace(found, excluded=int((~unique).sum())), control_found
 
 
 def erasure_measures(
@@ -185,7 +194,7 @@ def erasure_measures(
     before: Probe,
     after: Probe,
     gold: tuple[RunRecord, Probe],
-    remanence: Remanence | None,
+    remanence: tuple[Remanence, float] | None,
     sample: Sample,
 ) -> dict[str, object]:
     """E1-E4 and the verdict for one query group in one state."""
@@ -209,18 +218,23 @@ def erasure_measures(
         "unlearning_gap": abs(after.auc - gold_probe.auc),
         "mia_pairs": len(sample.members),
     }
-    if remanence is not None:
+    found, control = remanence if remanence is not None else (None, None)
+    if found is not None:
         measures.update(
-            remanent_fraction=remanence.fraction,
-            remanent_float32=remanence.float32,
-            remanent_normalized=remanence.normalized,
-            remanent_float16=remanence.float16,
-            remanence_excluded=remanence.excluded,
-            saved_bytes=remanence.bytes_scanned,
-            scan_seconds=remanence.seconds,
+            remanent_fraction=found.fraction,
+            remanent_float32=found.float32,
+            remanent_normalized=found.normalized,
+            remanent_float16=found.float16,
+            remanence_excluded=found.excluded,
+            remanence_control=control,
+            saved_bytes=found.bytes_scanned,
+            scan_seconds=found.seconds,
         )
     measures["verdict"], measures["verdict_reason"] = verdict(
-        leaks, remanence.fraction if remanence else None, float(measures["unlearning_gap"])
+        leaks,
+        found.fraction if found else None,
+        float(measures["unlearning_gap"]),
+        control,
     )
     return measures
 
@@ -234,12 +248,22 @@ def answer_overlap(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.mean(shared)) if shared else 1.0
 
 
-def verdict(leaks: int, remanent: float | None, gap: float) -> tuple[str, str]:
-    """`leaking`, `hidden`, `erased` or `unverified`, and the reason in one line."""
+def verdict(
+    leaks: int, remanent: float | None, gap: float, control: float | None = None
+) -> tuple[str, str]:
+    """`leaking`, `hidden`, `erased` or `unverified`, and the reason in one line.
+
+    `control` is the share of kept vectors the remanence scan found in the same files.
+    """
     if leaks:
         return "leaking", f"{leaks} deleted id(s) returned in answers"
     if remanent is None:
         return "unverified", "no deleted id returned; the plugin has no save() to scan"
+    if remanent == 0 and control == 0:
+        return "unverified", (
+            "no deleted id returned, but the scan finds no kept vector either: the saved "
+            "form (quantised or hashed) hides copies from it"
+        )
     if remanent > 0:
         return "hidden", f"no deleted id returned, but {remanent:.1%} of D found in saved bytes"
     if gap > GAP_TOLERANCE:
