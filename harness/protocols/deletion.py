@@ -29,15 +29,7 @@ SINGLES = 1000  # single deletions timed one by one, by default
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
     args = job.protocol_args
-    deleted = deletion_set(
-        dataset.train, dataset.metric, args["policy"], args["count"], args["seed"]
-    )
-    live = np.ones(len(dataset.train), dtype=bool)
-    live[deleted] = False
-    label = f"deletion-{args['policy']}-{args['count']}-seed{args['seed']}"
-    truth = cached_ground_truth(
-        cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.count
-    )
+    deleted, live, truth = deletion_plan(job, dataset)
     plugin = job.definition.instantiate()
     try:
         build_time, index_size = build(plugin, dataset.train, dataset.learn_queries)
@@ -61,7 +53,7 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
         )
         for query_args in job.query_groups:
             set_query_arguments(plugin, query_args)
-            record = measure(plugin, dataset, job, truth[1], live)
+            record = measure(plugin, dataset, job, truth, live)
             record.query_args = query_args
             record.attrs.update(build_time=build_time, index_size=index_size)
             record.measures.update(costs)
@@ -69,6 +61,25 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
             yield record
     finally:
         plugin.done()
+
+
+def deletion_plan(job: Job, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """D from the job's options, the live mask of train rows, and true distances on X\\D.
+
+    The ground truth is cached under a label of (policy, count, seed), which the deletion
+    and erasure protocols share: both describe the same D.
+    """
+    args = job.protocol_args
+    deleted = deletion_set(
+        dataset.train, dataset.metric, args["policy"], args["count"], args["seed"]
+    )
+    live = np.ones(len(dataset.train), dtype=bool)
+    live[deleted] = False
+    label = f"deletion-{args['policy']}-{args['count']}-seed{args['seed']}"
+    _, distances = cached_ground_truth(
+        cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.count
+    )
+    return deleted, live, distances
 
 
 def has_native_delete(plugin: BasePlugin) -> bool:

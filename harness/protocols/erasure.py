@@ -33,11 +33,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.datasets import Dataset
-from harness.deletion_sets import deletion_set
 from harness.groundtruth import distances_to
-from harness.gt_cache import cache_dir, cached_ground_truth
 from harness.membership import attack_auc, sample_pairs
-from harness.protocols.deletion import has_native_delete, rebuild
+from harness.protocols.deletion import deletion_plan, has_native_delete, rebuild
 from harness.protocols.qps_recall import build, measure, set_query_arguments
 from harness.remanence import Remanence, scan_directory, stored_elsewhere
 from harness.results import RunRecord
@@ -68,17 +66,9 @@ class Sample:
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
     args = job.protocol_args
-    deleted = deletion_set(
-        dataset.train, dataset.metric, args["policy"], args["count"], args["seed"]
-    )
-    live = np.ones(len(dataset.train), dtype=bool)
-    live[deleted] = False
+    deleted, live, truth = deletion_plan(job, dataset)
     members, outsiders = sample_pairs(deleted, len(dataset.test), args["seed"])
     sample = Sample(deleted, members, dataset.test[outsiders])
-    label = f"deletion-{args['policy']}-{args['count']}-seed{args['seed']}"
-    truth = cached_ground_truth(
-        cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.count
-    )[1]
     records = {}
     plugin = job.definition.instantiate()
     try:
