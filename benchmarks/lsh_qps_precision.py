@@ -13,19 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from algorithms.lsh.hashing import Hasher, SimHash, SuperBit, USRHash
+from algorithms.lsh.hashing import equal_budget_hasher
 from algorithms.lsh.index import LSHIndex
 from harness.datasets import dataset_path, load_dataset
 
 METHODS = ("simhash", "sblsh", "usr-lsh")
-
-
-def hasher(method: str, d: int, m: int, seed: int) -> Hasher:
-    if method == "simhash":
-        return SimHash(d, m * d, seed)
-    if method == "sblsh":
-        return SuperBit(d, m * d, seed)
-    return USRHash(d, m, 17, seed)
 
 
 def main() -> None:
@@ -43,7 +35,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for m in args.m:
         for method in METHODS:
-            index = LSHIndex(data.metric, hasher(method, data.dimension, m, args.seed))
+            index = LSHIndex(data.metric, equal_budget_hasher(method, data.dimension, m, args.seed))
             start = time.perf_counter()
             index.add(data.train, ids)
             build = time.perf_counter() - start

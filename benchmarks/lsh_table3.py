@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from algorithms.lsh.hashing import Hasher, SimHash, SuperBit, USRHash
+from algorithms.lsh.hashing import equal_budget_hasher
 from algorithms.lsh.index import LSHIndex
 from harness.datasets import dataset_path, load_dataset
 from harness.metrics import pr_curve
@@ -25,14 +25,6 @@ from harness.metrics import pr_curve
 #: 784-d Fashion-MNIST m = 20 would be 15,680 bits per point, so the high budget is m = 4.
 BUDGETS = {"glove-50-angular": (2, 20), "fashion-mnist-784-euclidean": (2, 4)}
 METHODS = ("simhash", "sblsh", "usr-lsh")
-
-
-def hasher(method: str, d: int, m: int, seed: int) -> Hasher:
-    if method == "simhash":
-        return SimHash(d, m * d, seed)
-    if method == "sblsh":
-        return SuperBit(d, m * d, seed)
-    return USRHash(d, m, 17, seed)
 
 
 def main() -> None:
@@ -49,7 +41,9 @@ def main() -> None:
         for budget, m in zip(("low", "high"), BUDGETS[name], strict=True):
             base = None
             for method in METHODS:
-                index = LSHIndex(data.metric, hasher(method, data.dimension, m, args.seed))
+                index = LSHIndex(
+                    data.metric, equal_budget_hasher(method, data.dimension, m, args.seed)
+                )
                 start = time.perf_counter()
                 index.add(data.train, np.arange(len(data.train), dtype=np.int64))
                 build = time.perf_counter() - start

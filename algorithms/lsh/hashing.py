@@ -105,6 +105,17 @@ class USRHash:
 Hasher = SimHash | SuperBit | USRHash
 
 
+def equal_budget_hasher(method: str, d: int, m: int, seed: int, T: int = 17) -> Hasher:
+    """SimHash, super-bit or USR-LSH with the same m*d bits (seed 002, Table 2)."""
+    if method == "simhash":
+        return SimHash(d, m * d, seed)
+    if method == "sblsh":
+        return SuperBit(d, m * d, seed)
+    if method == "usr-lsh":
+        return USRHash(d, m, T, seed)
+    raise ValueError(f"unknown hashing method {method!r}: use simhash, sblsh or usr-lsh")
+
+
 def _chunked_codes(values, X: np.ndarray, n_bits: int) -> np.ndarray:
     out = np.empty((len(X), -(-n_bits // 8)), dtype=np.uint8)
     for start in range(0, len(X), CHUNK):
