@@ -88,9 +88,12 @@ class LeanVec:
             self.K_Q = second_moment(learn_queries) / len(learn_queries)
         self.K_X = np.zeros((self.groups, dimension, dimension))
         self.counts = np.zeros(self.groups, dtype=np.int64)
+        self.sums = np.zeros((self.groups, dimension))  # streamed like K_X, for `offsets`
         self.pending = 0  # updates since the projections were last computed
         self.A = np.zeros((self.groups, d_max, dimension), dtype=np.float32)
         self.B = np.zeros((self.groups, d_max, dimension), dtype=np.float32)
+        self.offsets = np.zeros((self.groups, d_max), dtype=np.float32)
+        self.scales = np.ones((self.groups, d_max), dtype=np.float32)
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """The group of every row: one group for LeanVec (GleanVec assigns clusters)."""
@@ -110,14 +113,25 @@ class LeanVec:
         return self.pending >= self.refresh_every
 
     def refit(self) -> None:
-        """Recompute A and B from the current statistics (Algorithm 2 via sec. 3.2)."""
+        """Recompute A and B from the current statistics (Algorithm 2 via sec. 3.2), and the
+        mean and spread of every group's reduced rows (for 8-bit rows, `algorithms.lvq`)."""
         if self.counts.sum() == 0:
             raise ValueError("no vectors: add data before fitting the projections")
         W, W_inv = sphering(self.query_moment())
         for g in range(self.groups):
             A, B = sphering_projections(W, W_inv, self.K_X[g] / max(self.counts[g], 1))
             self.A[g], self.B[g] = A[: self.d_max], B[: self.d_max]
+            self.offsets[g], self.scales[g] = self._spread(g)
         self.pending = 0
+
+    def _spread(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of B_g x over group g, from the streamed statistics."""
+        n = max(self.counts[g], 1)
+        B = self.B[g].astype(np.float64)
+        mean = B @ (self.sums[g] / n)
+        variance = np.einsum("ij,jk,ik->i", B, self.K_X[g] / n, B) - mean**2
+        floor = 1e-12 * max(float(variance.max()), 1e-30)
+        return mean, np.sqrt(np.maximum(variance, floor))
 
     def query_moment(self) -> np.ndarray:
         """K_Q: the learning queries' second moment, else the live data's (normalised)."""
@@ -153,4 +167,5 @@ class LeanVec:
             rows = X[tags == g]
             self.K_X[g] += sign * second_moment(rows)
             self.counts[g] += sign * len(rows)
+            self.sums[g] += sign * rows.sum(axis=0, dtype=np.float64)
         self.pending += len(X)

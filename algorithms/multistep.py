@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from algorithms import lvq
 from algorithms.leanvec import LeanVec
 
 
@@ -29,10 +30,20 @@ class ReducedGraph(Protocol):
     def save(self, directory: str) -> None: ...
     def memory_usage(self) -> int: ...
     def set_reduced(
-        self, ids: np.ndarray, reduced: np.ndarray, tags: np.ndarray, bias: np.ndarray | None
+        self,
+        ids: np.ndarray,
+        reduced: np.ndarray,
+        tags: np.ndarray | None,
+        bias: np.ndarray | None,
+        lo: np.ndarray | None = None,
+        step: np.ndarray | None = None,
     ) -> None: ...
-    def search_reduced(
-        self, query: np.ndarray, kappa: int, ef: int, dims: int
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def ids(self) -> np.ndarray: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, external: int) -> bool: ...
+    def search_multistep(
+        self, q: np.ndarray, matrix: np.ndarray, k: int, kappa: int, ef: int, dims: int
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
@@ -61,71 +72,30 @@ def reduced_scores(
     return scores
 
 
-class VectorStore:
-    """Full vectors by external id for the re-rank; a delete leaves no copy behind.
-
-    A removed row is overwritten by the last live row and the vacated slot zeroed, as in
-    `algorithms.exact`; growing the buffer zeroes the released one.
-    """
-
-    def __init__(self, dimension: int) -> None:
-        self.rows = np.zeros((0, dimension), dtype=np.float32)
-        self.ids = np.zeros(0, dtype=np.int64)
-        self.tags = np.zeros(0, dtype=np.int32)
-        self.sq_norms = np.zeros(0, dtype=np.float32)
-        self.count = 0
-        self.row_of: dict[int, int] = {}
-
-    def add(self, X: np.ndarray, ids: np.ndarray, tags: np.ndarray) -> None:
-        start, stop = self.count, self.count + len(X)
-        self._reserve(stop)
-        self.rows[start:stop], self.ids[start:stop], self.tags[start:stop] = X, ids, tags
-        self.sq_norms[start:stop] = np.einsum("ij,ij->i", X, X)
-        self.row_of.update((int(i), r) for r, i in enumerate(ids, start))
-        self.count = stop
-
-    def positions(self, ids: np.ndarray) -> np.ndarray:
-        row_of = self.row_of
-        return np.fromiter((row_of[int(i)] for i in ids), np.int64, len(ids))
-
-    def remove(self, ids: np.ndarray) -> None:
-        for external in ids:
-            row, last = self.row_of.pop(int(external)), self.count - 1
-            if row != last:
-                for array in (self.rows, self.ids, self.tags, self.sq_norms):
-                    array[row] = array[last]
-                self.row_of[int(self.ids[row])] = row
-            for array in (self.rows, self.ids, self.tags, self.sq_norms):
-                array[last] = 0
-            self.count = last
-
-    def _reserve(self, size: int) -> None:
-        if size <= len(self.rows):
-            return
-        capacity = max(size, 2 * len(self.rows), 1024)
-        for name in ("rows", "ids", "tags", "sq_norms"):
-            old = getattr(self, name)
-            grown = np.zeros((capacity, *old.shape[1:]), dtype=old.dtype)
-            grown[: self.count] = old[: self.count]
-            old.fill(0)  # the released buffer must not keep copies of rows deleted later
-            setattr(self, name, grown)
-
-
 class MultiStepIndex:
     """Algorithm 1: reduced-space graph traversal, kappa candidates, full-precision re-rank.
 
+    The graph holds the only copy of the full vectors (the re-rank reads them there).
     `reducer` (LeanVec or GleanVec) owns the projections and their streaming statistics; this
     class keeps the graph's reduced vectors in step with them: a refresh (every
     `reducer.refresh_every` updates, and at `compact`) re-projects every live vector.
+    `bits` = 8 stores the reduced rows as LVQ-8 codes (`algorithms.lvq`), 32 as float32.
     """
 
-    def __init__(self, graph: ReducedGraph, reducer: LeanVec, metric: str) -> None:
-        self.graph, self.reducer, self.metric = graph, reducer, metric
-        self.store = VectorStore(reducer.dimension)
+    #: rows re-projected at a time by a refresh: bounds its transient copies
+    REFRESH_CHUNK = 16_384
+
+    def __init__(self, graph: ReducedGraph, reducer: LeanVec, metric: str, bits: int = 32) -> None:
+        if bits not in (8, 32):
+            raise ValueError(f"bits must be 8 (LVQ-8 codes) or 32 (float32), got {bits}")
+        self.graph, self.reducer, self.metric, self.bits = graph, reducer, metric, bits
         self._query_matrices: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
-        return self.store.count
+        return len(self.graph)
+
+    def __contains__(self, external: int) -> bool:
+        return external in self.graph
 
     def build(self, X: np.ndarray, ids: np.ndarray) -> None:
         """Learn the projections on X (Algorithm 2 / 5), build the graph, store the reductions."""
@@ -133,7 +103,6 @@ class MultiStepIndex:
         self.reducer.add(X, tags)
         self.reducer.refit()
         self.graph.add(X, ids)
-        self.store.add(X, ids, tags)
         self._publish(X, ids, tags)
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
@@ -141,18 +110,16 @@ class MultiStepIndex:
         tags = self.reducer.assign(X)
         self.reducer.add(X, tags)
         self.graph.add(X, ids)
-        self.store.add(X, ids, tags)
+        self._publish(X, ids, tags)  # Eq. 13: the current projection; the graph keeps the tags
         if self.reducer.due:
             self.refresh()
-        else:
-            self._publish(X, ids, tags)  # Eq. 13: new vectors with the current projection
 
     def delete(self, ids: np.ndarray) -> None:
         """Remove known ids: the graph repairs around them, the statistics take -x x^T."""
-        positions = self.store.positions(ids)
+        rows, tags = self.graph.vectors(ids)
         self.graph.delete(ids)
-        self.reducer.remove(self.store.rows[positions], self.store.tags[positions])
-        self.store.remove(ids)
+        self.reducer.remove(rows, tags)
+        rows.fill(0)  # the last copy of the deleted vectors
         if self.reducer.due:
             self.refresh()
 
@@ -166,51 +133,51 @@ class MultiStepIndex:
         """Recompute the projections and re-project every live vector (sec. 3.2, Eq. 12)."""
         self.reducer.refit()
         self._query_matrices.clear()
-        live = slice(0, self.store.count)
-        self._publish(self.store.rows[live], self.store.ids[live], self.store.tags[live])
+        live = self.graph.ids()
+        for start in range(0, len(live), self.REFRESH_CHUNK):
+            ids = live[start : start + self.REFRESH_CHUNK]
+            rows, tags = self.graph.vectors(ids)
+            self._publish(rows, ids, tags)
 
-    def search(self, q: np.ndarray, k: int, ef: int, kappa: int, d: int) -> np.ndarray:
-        """External ids of the k best, best first (Algorithm 1)."""
+    def query_matrix(self, d: int) -> np.ndarray:
+        """The stacked A_c[:d] of every group (Algorithm 4's one product), x2 for euclidean;
+        for 8-bit rows each block also gives the view's sum and offset term (`lvq`)."""
         matrix = self._query_matrices.get(d)
         if matrix is None:
             matrix = self.reducer.query_matrix(d) * (2.0 if self.metric == "euclidean" else 1.0)
-            self._query_matrices[d] = matrix
-        views = (matrix @ q).reshape(self.reducer.groups, d)  # Algorithm 4: all C views
-        kappa = max(kappa, k)
-        candidates, _ = self.graph.search_reduced(views, kappa, max(ef, kappa), d)
-        return self.rerank(candidates, q, k)
+            if self.bits == 8:
+                blocks = matrix.reshape(self.reducer.groups, d, -1)
+                matrix = lvq.query_blocks(blocks, self.reducer.offsets, self.reducer.scales)
+            self._query_matrices[d] = matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        return matrix
 
-    def rerank(self, candidates: np.ndarray, q: np.ndarray, k: int) -> np.ndarray:
-        """The k candidates nearest in full precision (Algorithm 1, postprocessing)."""
-        positions = self.store.positions(candidates)
-        dots = self.store.rows[positions] @ q
-        if self.metric == "euclidean":
-            dots = 2.0 * dots - self.store.sq_norms[positions]
-        best = np.argsort(-dots, kind="stable")[:k]
-        return candidates[best].astype(np.int64, copy=False)
+    def search(self, q: np.ndarray, k: int, ef: int, kappa: int, d: int) -> np.ndarray:
+        """External ids of the k best, best first (Algorithm 1, in one compiled call)."""
+        return self.graph.search_multistep(q, self.query_matrix(d), k, kappa, ef, d)[0]
 
     def save(self, directory: Path) -> None:
-        """The graph, the live full vectors and the projection state."""
+        """The graph (vectors, links, reduced rows, tags) and the projection state."""
         self.graph.save(str(directory / "graph"))
-        live = slice(0, self.store.count)
-        np.save(directory / "vectors.npy", self.store.rows[live])
-        np.save(directory / "ids.npy", self.store.ids[live])
-        np.save(directory / "tags.npy", self.store.tags[live])
-        state = {"A": self.reducer.A, "B": self.reducer.B, "K_X": self.reducer.K_X}
-        if getattr(self.reducer, "centres", None) is not None:
-            state["centres"] = self.reducer.centres
+        reducer = self.reducer
+        state = {"A": reducer.A, "B": reducer.B, "K_X": reducer.K_X, "offsets": reducer.offsets}
+        state["scales"] = reducer.scales
+        if getattr(reducer, "centres", None) is not None:
+            state["centres"] = reducer.centres
         np.savez(directory / "projections.npz", **state)
 
     def nbytes(self) -> int:
-        """The graph, the full vectors and the projection state."""
-        reducer, store = self.reducer, self.store
-        arrays = (store.rows, store.ids, store.tags, store.sq_norms, reducer.A, reducer.B)
-        return self.graph.memory_usage() + reducer.K_X.nbytes + sum(a.nbytes for a in arrays)
+        """The graph and the projection state."""
+        reducer = self.reducer
+        arrays = (reducer.K_X, reducer.A, reducer.B, *self._query_matrices.values())
+        return self.graph.memory_usage() + sum(a.nbytes for a in arrays)
 
     def _publish(self, X: np.ndarray, ids: np.ndarray, tags: np.ndarray) -> None:
         reduced = self.reducer.project_data(X, tags)
-        bias = (
-            self.store.sq_norms[self.store.positions(ids)] if self.metric == "euclidean" else None
-        )
+        bias = np.einsum("ij,ij->i", X, X) if self.metric == "euclidean" else None
         tags_arg = tags if self.reducer.groups > 1 else None
-        self.graph.set_reduced(ids, reduced, tags_arg, bias)
+        if self.bits == 8:
+            reducer = self.reducer
+            codes, lo, step = lvq.encode(reduced, reducer.offsets[tags], reducer.scales[tags])
+            self.graph.set_reduced(ids, codes, tags_arg, bias, lo, step)
+        else:
+            self.graph.set_reduced(ids, reduced, tags_arg, bias)

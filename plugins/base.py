@@ -7,6 +7,7 @@ the harness checks which optional members a plugin overrides (`offers`) and veri
 
 from __future__ import annotations
 
+from collections.abc import Container
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -135,12 +136,12 @@ def as_ids(ids: np.ndarray | None, count: int) -> np.ndarray:
     return out
 
 
-def missing_ids(ids: np.ndarray, present: set[int] | dict[int, int]) -> list[int]:
+def missing_ids(ids: np.ndarray, present: Container[int]) -> list[int]:
     """The ids (in order, duplicates counted once) that `present` does not hold."""
     return [i for i in dict.fromkeys(int(x) for x in ids) if i not in present]
 
 
-def check_deletable(ids: np.ndarray, present: set[int] | dict[int, int]) -> np.ndarray:
+def check_deletable(ids: np.ndarray, present: Container[int]) -> np.ndarray:
     """The ids to delete as unique int64; `KeyError` naming any unknown or repeated id."""
     out = np.asarray(ids, dtype=np.int64).reshape(-1)
     unknown = missing_ids(out, present)
@@ -152,9 +153,7 @@ def check_deletable(ids: np.ndarray, present: set[int] | dict[int, int]) -> np.n
     return out
 
 
-def check_insertable(
-    ids: np.ndarray | None, count: int, present: set[int] | dict[int, int]
-) -> np.ndarray:
+def check_insertable(ids: np.ndarray | None, count: int, present: Container[int]) -> np.ndarray:
     """New external ids for `count` rows as int64; `ValueError` naming any already present."""
     out = as_ids(ids, count)
     clash = [int(i) for i in out if int(i) in present]

@@ -222,3 +222,72 @@ def test_search_reduced_scores_by_tagged_rows_and_bias(glove: Dataset) -> None:
     index.add(glove.train[3000:3001], np.array([3000]))
     with pytest.raises(RuntimeError, match="1 live node"):
         index.search_reduced(Qr, K, 40, 20)
+
+
+def test_eight_bit_rows_score_as_their_decoding(glove: Dataset, tmp_path: Path) -> None:
+    """uint8 codes with lo and step: a node scores bias - (offset term + lo * sum + step *
+    <view, code>), the query row carrying the view, its sum and the offset term; the codes
+    survive delete, compact, save and load."""
+    rng = np.random.default_rng(5)
+    X, ids = glove.train[:3000], np.arange(3000)
+    index = HNSW(50, "euclidean", **BUILD)
+    index.add(X, ids)
+    codes = rng.integers(0, 256, size=(3000, 24), dtype=np.uint8)
+    lo, step = rng.normal(size=3000).astype(np.float32), rng.random(3000).astype(np.float32)
+    tags, bias = (ids % 3).astype(np.int32), rng.random(3000).astype(np.float32)
+    index.set_reduced(ids, codes, tags, bias, lo, step)
+    dims = 16
+    Qr = rng.normal(size=(3, dims + 2)).astype(np.float32)  # per tag: view, sum, offset term
+    found, scores = index.search_reduced(Qr, K, 3000, dims)
+    view = Qr[tags]
+    dots = np.einsum("ij,ij->i", view[:, :dims], codes[:, :dims].astype(np.float32))
+    every = bias - view[:, dims + 1] - lo * view[:, dims] - step * dots
+    assert np.allclose(scores, every[found], rtol=1e-4, atol=1e-3)
+    assert np.allclose(scores, np.sort(every)[:K], rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="dims \\+ 2"):
+        index.search_reduced(Qr[:, :dims], K, 40, dims)
+    with pytest.raises(ValueError, match="lo and step"):
+        index.set_reduced(ids, codes, tags, bias)
+
+    index.delete(found[:2])
+    index.compact()
+    index.save(tmp_path)
+    loaded = HNSW.load(tmp_path)
+    after, after_scores = loaded.search_reduced(Qr, K, 3000, dims)
+    assert np.array_equal(after[: K - 2], found[2:])
+    assert np.allclose(after_scores[: K - 2], scores[2:], rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("bits", [32, 8])
+def test_search_multistep_reranks_exactly(glove: Dataset, bits: int) -> None:
+    """One call: views from the matrix, reduced traversal, exact re-rank. With every node a
+    candidate the answer is full-precision search's, whatever the reduced rows say."""
+    X, Q, ids = glove.train[:2000], glove.test[:20], np.arange(2000)
+    index = HNSW(50, "euclidean", **BUILD)
+    index.add(X, ids)
+    P = np.linalg.qr(np.random.default_rng(0).normal(size=(50, 50)))[0][:8].astype(np.float32)
+    reduced = X @ P.T  # a poor 8-d reduction: only the re-rank can make the answer exact
+    bias = np.einsum("ij,ij->i", X, X)
+    if bits == 8:
+        offset = reduced.mean(0)
+        lo = (reduced - offset).min(1)
+        step = ((reduced - offset).max(1) - lo) / 255
+        codes = np.rint((reduced - offset - lo[:, None]) / step[:, None]).astype(np.uint8)
+        index.set_reduced(ids, codes, bias=bias, lo=lo, step=step)
+        matrix = np.vstack([2 * P, 2 * P.sum(0), 2 * offset @ P])
+    else:
+        index.set_reduced(ids, reduced, bias=bias)
+        matrix = 2 * P
+    for q in Q:  # ef = n: every reachable node (HNSW leaves ~1% without in-links here)
+        found, distances = index.search_multistep(q, matrix, K, 2000, 2000, 8)
+        want, want_distances = index.search(q, K, 2000)
+        assert np.array_equal(found, want)
+        assert np.allclose(distances, want_distances, rtol=1e-5)
+        assert np.allclose(distances, np.linalg.norm(X[found] - q, axis=1), rtol=1e-4)
+    exact, _ = ground_truth(X, Q[:1], "euclidean", k=K)
+    found, _ = index.search_multistep(Q[0], matrix, K, 20, 20, 8)
+    assert len(found) == K and set(found) != set(exact[0]), "a small kappa sees the reduction"
+    with pytest.raises(ValueError, match="block"):
+        index.search_multistep(Q[0], matrix[:-1], K, 20, 20, 8)
+    with pytest.raises(ValueError, match="dimension mismatch"):
+        index.search_multistep(Q[0, :10], matrix, K, 20, 20, 8)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from algorithms import lvq
 from algorithms.gleanvec import GleanVec, spherical_kmeans
 from algorithms.leanvec import LeanVec, pca_projection, second_moment
 from algorithms.multistep import reduced_scores
@@ -170,12 +171,19 @@ def glove_slice(data_dir: Path) -> Dataset:
     return Dataset("glove-6k", train, test, neighbors, distances, "angular")
 
 
-@pytest.mark.parametrize("plugin_class", [LeanVecHnsw, GleanVecHnsw])
-def test_recall_on_real_data(plugin_class, glove_slice: Dataset) -> None:
+PLUGINS_AND_BITS = pytest.mark.parametrize(
+    "plugin_class, bits",
+    [(LeanVecHnsw, 32), (LeanVecHnsw, 8), (GleanVecHnsw, 32), (GleanVecHnsw, 8)],
+    ids=["leanvec-f32", "leanvec-lvq8", "gleanvec-f32", "gleanvec-lvq8"],
+)
+
+
+@PLUGINS_AND_BITS
+def test_recall_on_real_data(plugin_class, bits: int, glove_slice: Dataset) -> None:
     """GloVe 50-d (angular): 40 dimensions scored, kappa = 40, then the exact re-rank.
 
     GloVe compresses poorly (25 dimensions need kappa ~ 200 for 0.9, docs/leanvec.md)."""
-    plugin = plugin_class("angular", M=16, efConstruction=64, d_max=40)
+    plugin = plugin_class("angular", M=16, efConstruction=64, d_max=40, bits=bits)
     plugin.fit(glove_slice.train)
     plugin.set_query_arguments(ef=80, kappa=40, d=40)
     assert plugin_recall(plugin, glove_slice) >= 0.9
@@ -197,11 +205,11 @@ def test_out_of_distribution_recall_with_learn_queries(ood) -> None:
         assert plugin_recall(plugin, data) >= 0.9, plugin.name
 
 
-@pytest.mark.parametrize("plugin_class", [LeanVecHnsw, GleanVecHnsw])
-def test_full_dimension_rerank_is_exact(plugin_class, ood) -> None:
-    """kappa = n and d = D: every node is a candidate, the re-rank alone decides (Eq. 10)."""
+@PLUGINS_AND_BITS
+def test_full_dimension_rerank_is_exact(plugin_class, bits: int, ood) -> None:
+    """kappa = n: every node is a candidate, the re-rank alone decides (Eq. 10)."""
     X, Q, learn, _ = ood
-    plugin = plugin_class("euclidean", M=8, efConstruction=40)
+    plugin = plugin_class("euclidean", M=8, efConstruction=40, bits=bits)
     plugin.fit_queries(learn)
     plugin.fit(X[:1000])
     plugin.set_query_arguments(ef=1000, kappa=1000, d=32)
@@ -209,13 +217,17 @@ def test_full_dimension_rerank_is_exact(plugin_class, ood) -> None:
     assert np.array_equal(np.stack([plugin.query(q, K) for q in Q[:50]]), exact)
 
 
-@pytest.mark.parametrize("plugin_class", [LeanVecHnsw, GleanVecHnsw])
-def test_delete_refreshes_projection_and_reprojects(plugin_class, ood, tmp_path: Path) -> None:
+@PLUGINS_AND_BITS
+def test_delete_refreshes_projection_and_reprojects(
+    plugin_class, bits: int, ood, tmp_path: Path
+) -> None:
     """A delete takes -x x^T; at `refresh_every` updates the projections are recomputed and
     every reduced vector in the graph re-projected; deleted ids are never returned and after
     `compact()` the saved files hold none of their vectors."""
     X, Q, learn, _ = ood
-    plugin = plugin_class("euclidean", M=8, efConstruction=60, d_max=12, refresh_every=300)
+    plugin = plugin_class(
+        "euclidean", M=8, efConstruction=60, d_max=12, refresh_every=300, bits=bits
+    )
     plugin.fit_queries(learn)
     plugin.fit(X[:2000])
     index = plugin.index
@@ -226,19 +238,21 @@ def test_delete_refreshes_projection_and_reprojects(plugin_class, ood, tmp_path:
     plugin.insert(X[2000:2150], np.arange(5000, 5150))
     assert index.reducer.pending == 0, "350 updates >= refresh_every: refreshed"
     assert not np.allclose(index.reducer.B, B_before)
-    live = index.store.rows[: index.store.count]
-    live_tags = index.store.tags[: index.store.count]
+    live, live_tags = index.graph.vectors(index.graph.ids())
     for g in range(index.reducer.groups):
         assert np.allclose(index.reducer.K_X[g], second_moment(live[live_tags == g]), rtol=1e-8)
     # the graph scores every live node with the re-projected rows: compare to NumPy
-    views = 2 * index.reducer.project_query(Q[0], 12)
-    ids, scores = index.graph.search_reduced(views, len(index), len(index), 12)
+    reducer = index.reducer
+    views = 2 * reducer.project_query(Q[0], 12)
+    query_rows = index.query_matrix(12) @ Q[0]
+    ids, scores = index.graph.search_reduced(query_rows.reshape(reducer.groups, -1), 1950, 1950, 12)
     assert len(index) == 1950 and len(ids) >= 1900
-    positions = index.store.positions(ids)
-    rows, tags = index.store.rows[positions], index.store.tags[positions]
-    expected = reduced_scores(
-        views[None], index.reducer.project_data(rows, tags), tags, (rows * rows).sum(1)
-    )[0]
+    rows, tags = index.graph.vectors(ids)
+    reduced = reducer.project_data(rows, tags)
+    if bits == 8:  # what the codes of the re-projected rows stand for
+        offsets, scales = reducer.offsets[tags], reducer.scales[tags]
+        reduced = lvq.decode(*lvq.encode(reduced, offsets, scales), offsets, scales)
+    expected = reduced_scores(views[None], reduced, tags, (rows * rows).sum(1))[0]
     assert np.allclose(scores, expected, rtol=1e-4, atol=1e-3)
 
     plugin.set_query_arguments(ef=100, kappa=50, d=12)
@@ -265,3 +279,35 @@ def test_plugin_bad_arguments(ood) -> None:
         plugin.set_query_arguments(ef=10, kappa=0, d=4)
     with pytest.raises(ValueError, match="C"):
         GleanVecHnsw("euclidean", C=0)
+    with pytest.raises(ValueError, match="bits must be 8"):
+        LeanVecHnsw("euclidean", bits=16)
+
+
+def test_lvq_codes_round_trip_within_half_a_step() -> None:
+    """Every value comes back within half a step of its row (in units of its dimension's
+    spread), and the query blocks give <v, decoded row> from one product with the query."""
+    rng = np.random.default_rng(3)
+    rows = (rng.normal(size=(500, 16)) * np.geomspace(100, 0.1, 16)).astype(np.float32)
+    offsets, scales = rows.mean(0), rows.std(0)
+    codes, lo, step = lvq.encode(rows, offsets, scales)
+    decoded = lvq.decode(codes, lo, step, offsets, scales)
+    assert np.all(np.abs(decoded - rows) / scales <= step[:, None] / 2 + 1e-4)
+    assert np.abs(decoded - rows).max(0)[-1] < 0.1 * scales[-1], "trailing dims keep detail"
+    M = rng.normal(size=(1, 12, 40)).astype(np.float32)
+    q = rng.normal(size=40).astype(np.float32)
+    blocks = lvq.query_blocks(M, offsets[None], scales[None]) @ q  # u (12), sum(u), offset term
+    u, total, offset_term = blocks[:12], blocks[12], blocks[13]
+    graph_dots = offset_term + lo * total + step * (codes[:, :12] @ u)
+    assert np.allclose(graph_dots, decoded[:, :12] @ (M[0] @ q), rtol=1e-3, atol=1e-2)
+
+
+def test_lvq_spread_follows_the_live_rows(ood) -> None:
+    """The offsets and scales an 8-bit index codes with are the mean and deviation of the
+    reduced rows, streamed like K_X: after deletes and a refit they describe X without D."""
+    X, _, learn, _ = ood
+    reducer = fitted(LeanVec(32, d_max=12, learn_queries=learn), X)
+    reducer.remove(X[:1000], np.zeros(1000, np.int32))
+    reducer.refit()
+    reduced = reducer.project_data(X[1000:], np.zeros(len(X) - 1000, np.int32))
+    assert np.allclose(reducer.offsets[0], reduced.mean(0), rtol=1e-3, atol=1e-3)
+    assert np.allclose(reducer.scales[0], reduced.std(0), rtol=1e-3)

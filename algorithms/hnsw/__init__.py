@@ -15,7 +15,8 @@ buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for a
 `links0` (int32 count x (1+2M), neighbour count then slots), `levels` (int32, -1 = empty slot),
 `upper_offsets` (int64, first row in `upper_links` of a node's layer 1, -1 if none),
 `upper_links` (int32 rows x (1+M), one row per node and layer >= 1), `ids` (int64 external id,
--1 = empty slot) and, after `set_reduced`, `reduced`, `tags`, `bias`, `has_reduced`.
+-1 = empty slot) and, after `set_reduced`, `reduced` (float32, or uint8 codes with `lo` and
+`step`), `tags`, `bias`, `has_reduced`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class HNSW:
         self.search = self._graph.search
         self.batch_search = self._graph.batch_search
         self.search_reduced = self._graph.search_reduced
+        self.search_multistep = self._graph.search_multistep
 
     @property
     def dim(self) -> int:
@@ -139,15 +141,26 @@ class HNSW:
         reduced: np.ndarray,
         tags: np.ndarray | None = None,
         bias: np.ndarray | None = None,
+        lo: np.ndarray | None = None,
+        step: np.ndarray | None = None,
     ) -> None:
-        """Set the reduced rows that `search_reduced` scores (seed 003, Algorithm 1).
-
-        A different column count than before drops every existing reduced row.
-        """
-        rows = np.ascontiguousarray(reduced, dtype=np.float32)
+        """Set the reduced rows that `search_reduced` and `search_multistep` score (seed 003,
+        Algorithm 1): float32 values, or uint8 codes with their `lo` and `step`
+        (`algorithms.lvq`). A new width or type drops every existing reduced row."""
+        rows = np.asarray(reduced)
         if rows.ndim != 2 or rows.shape[1] < 1:
             raise ValueError(f"reduced must be a 2-d array (n, r), got shape {rows.shape}")
-        self._graph._set_reduced(self._slots(ids), rows, tags, bias)
+        if rows.dtype != np.uint8:
+            rows = rows.astype(np.float32, copy=False)
+        self._graph._set_reduced(self._slots(ids), rows, tags, bias, lo, step)
+
+    def vectors(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the stored vectors (unit rows for angular) and reduced-row tags of ids."""
+        return self._graph._rows(self._slots(ids))
+
+    def ids(self) -> np.ndarray:
+        """The live external ids."""
+        return np.fromiter(self._slot_of, dtype=np.int64, count=len(self._slot_of))
 
     def memory_usage(self) -> int:
         """Bytes of the graph's buffers plus the id map."""

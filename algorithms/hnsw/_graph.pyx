@@ -28,6 +28,7 @@ import numpy as np
 cdef extern from "distances.h" nogil:
     float fb_l2sq(const float *a, const float *b, size_t n)
     float fb_dot(const float *a, const float *b, size_t n)
+    float fb_dot_u8(const float *a, const uint8_t *b, size_t n)
     void fb_prefetch(const void *p)
     int fb_init()
 
@@ -50,10 +51,18 @@ ctypedef struct Heap:
 
 ctypedef struct Query:
     const float *full    # full-precision query (normalised for angular)
-    const float *red     # reduced query rows, C x red_stride
-    int red_stride
+    const float *red     # reduced views, one block of red_stride floats per tag: the view's
+    int red_stride       # `dims` values, then (8-bit rows) its sum and <view, offset>
     int dims             # reduced dimensions scored
     int reduced          # 1: score with the reduced representation
+
+
+ctypedef struct RowHead:
+    # header of a reduced row, followed by its values: float32, or uint8 codes (8-bit rows)
+    float bias           # added to every score (||x||^2 for euclidean)
+    int32_t tag          # which block of the query's views scores the row (GleanVec's cluster)
+    float lo             # 8-bit rows: value = offset[tag] + lo + step * code
+    float step
 
 
 cdef int heap_push(Heap *h, float key, int32_t val) noexcept nogil:
@@ -134,7 +143,8 @@ cdef class Graph:
     cdef readonly int64_t count, cap, live
     cdef readonly int32_t entry
     cdef readonly int max_level
-    cdef readonly int red_dim
+    cdef readonly int red_dim, red_bits
+    cdef int64_t red_bytes
     cdef readonly int64_t up_count
     cdef double mult
     cdef uint64_t rng
@@ -149,18 +159,19 @@ cdef class Graph:
     cdef uint8_t *dead
     cdef uint32_t *visited
     cdef uint32_t epoch
-    cdef float *red
-    cdef int32_t *tags
-    cdef float *bias
+    cdef char *red
     cdef uint8_t *has_red
     cdef int64_t red_live
     cdef int32_t max_tag
     cdef float *qbuf
+    cdef float *views
+    cdef int views_cap
     cdef Heap top, cand, work
     cdef float *sk
     cdef int32_t *sv
     cdef int32_t *sel
     cdef int32_t *queue
+    cdef int32_t *fresh
     cdef int scap
 
     def __cinit__(self, int dim, str metric="euclidean", int M=16, int ef_construction=200,
@@ -184,16 +195,19 @@ cdef class Graph:
         self.sv = <int32_t *> malloc(self.scap * sizeof(int32_t))
         self.sel = <int32_t *> malloc((self.M0 + 1) * sizeof(int32_t))
         self.queue = <int32_t *> malloc(self.scap * sizeof(int32_t))
-        if not (self.qbuf and self.sk and self.sv and self.sel and self.queue):
+        self.fresh = <int32_t *> malloc((self.M0 + 1) * sizeof(int32_t))
+        if not (self.qbuf and self.sk and self.sv and self.sel and self.queue and self.fresh):
             raise MemoryError()
 
     def __dealloc__(self):
         self._release(True)
         free(self.qbuf)
+        free(self.views)
         free(self.sk)
         free(self.sv)
         free(self.sel)
         free(self.queue)
+        free(self.fresh)
         heap_free(&self.top)
         heap_free(&self.cand)
         heap_free(&self.work)
@@ -204,7 +218,7 @@ cdef class Graph:
             if self.data != NULL:
                 memset(self.data, 0, self.cap * self.dim * sizeof(float))
             if self.red != NULL:
-                memset(self.red, 0, self.cap * self.red_dim * sizeof(float))
+                memset(self.red, 0, self.cap * self.red_bytes)
             if self.l0 != NULL:
                 memset(self.l0, 0, self.cap * self.stride0 * sizeof(int32_t))
             if self.up != NULL:
@@ -218,11 +232,10 @@ cdef class Graph:
         free(self.dead)
         free(self.visited)
         free(self.red)
-        free(self.tags)
-        free(self.bias)
         free(self.has_red)
-        self.data = self.red = self.bias = NULL
-        self.l0 = self.level = self.up = self.tags = NULL
+        self.data = NULL
+        self.red = NULL
+        self.l0 = self.level = self.up = NULL
         self.up_off = self.ext = NULL
         self.dead = self.has_red = NULL
         self.visited = NULL
@@ -247,13 +260,9 @@ cdef class Graph:
         self.visited = <uint32_t *> grown(self.visited, 0, new_cap * sizeof(uint32_t))
         self.epoch = 0
         if self.red_dim:
-            self.red = <float *> grown(self.red, c * self.red_dim * sizeof(float),
-                                       new_cap * self.red_dim * sizeof(float))
-            self.tags = <int32_t *> grown(self.tags, c * sizeof(int32_t),
-                                          new_cap * sizeof(int32_t))
-            self.bias = <float *> grown(self.bias, c * sizeof(float), new_cap * sizeof(float))
+            self.red = <char *> grown(self.red, c * self.red_bytes, new_cap * self.red_bytes)
             self.has_red = <uint8_t *> grown(self.has_red, c, new_cap)
-            if not (self.red and self.tags and self.bias and self.has_red):
+            if not (self.red and self.has_red):
                 raise MemoryError()
         if not (self.data and self.l0 and self.level and self.up_off and self.ext
                 and self.dead and self.visited):
@@ -296,15 +305,30 @@ cdef class Graph:
     cdef inline float node_dist(self, int32_t a, int32_t b) noexcept nogil:
         return self.dist(self.data + <int64_t> a * self.dim, self.data + <int64_t> b * self.dim)
 
+    cdef inline RowHead *head(self, int32_t v) noexcept nogil:
+        return <RowHead *> (self.red + v * self.red_bytes)
+
     cdef inline float score(self, const Query *q, int32_t v) noexcept nogil:
+        cdef const RowHead *h
+        cdef const float *view
         if q.reduced:
-            return self.bias[v] - fb_dot(q.red + <int64_t> self.tags[v] * q.red_stride,
-                                         self.red + <int64_t> v * self.red_dim, q.dims)
+            h = self.head(v)
+            view = q.red + <int64_t> h.tag * q.red_stride
+            if self.red_bits == 8:
+                return (h.bias - view[q.dims + 1] - h.lo * view[q.dims]
+                        - h.step * fb_dot_u8(view, <const uint8_t *> (h + 1), q.dims))
+            return h.bias - fb_dot(view, <const float *> (h + 1), q.dims)
         return self.dist(q.full, self.data + <int64_t> v * self.dim)
 
     cdef inline void prefetch(self, const Query *q, int32_t v) noexcept nogil:
-        if q.reduced:
-            fb_prefetch(self.red + <int64_t> v * self.red_dim)
+        cdef const char *row
+        cdef int offset, used
+        if q.reduced:  # every line the score reads: the header and `dims` values
+            row = <const char *> self.head(v)
+            used = sizeof(RowHead) + q.dims * (self.red_bits // 8)
+            for offset in range(0, used, 64):
+                fb_prefetch(row + offset)
+            fb_prefetch(row + used - 1)
         else:
             fb_prefetch(self.data + <int64_t> v * self.dim)
 
@@ -342,7 +366,7 @@ cdef class Graph:
         cdef float lower, cd, d
         cdef int32_t c, v
         cdef int32_t *ln
-        cdef int j, n
+        cdef int j, n, fresh
         top.size = 0
         cand.size = 0
         visited[ep] = epoch
@@ -356,19 +380,20 @@ cdef class Graph:
             if cd > lower and top.size >= ef:
                 break
             heap_pop(cand)
+            # first the unvisited neighbours, each fetch started at once so that their
+            # rows arrive in parallel; then their scores
             ln = self.links(c, layer)
             n = ln[0]
-            if n:
-                fb_prefetch(visited + ln[1])
-                self.prefetch(q, ln[1])
+            fresh = 0
             for j in range(1, n + 1):
                 v = ln[j]
-                if j < n:
-                    fb_prefetch(visited + ln[j + 1])
-                    self.prefetch(q, ln[j + 1])
-                if visited[v] == epoch:
-                    continue
-                visited[v] = epoch
+                if visited[v] != epoch:
+                    visited[v] = epoch
+                    self.prefetch(q, v)
+                    self.fresh[fresh] = v
+                    fresh += 1
+            for j in range(fresh):
+                v = self.fresh[j]
                 d = self.score(q, v)
                 if top.size < ef or d < lower:
                     heap_push(cand, -d, v)
@@ -381,12 +406,13 @@ cdef class Graph:
                         lower = top.key[0]
         return top.size
 
-    cdef int knn(self, const Query *q, int k, int ef, int64_t *ids, float *dists) noexcept nogil:
-        """K-NN-SEARCH (Alg. 5): best-first external ids and scores; returns how many."""
+    cdef int descend(self, const Query *q, int k, int ef) noexcept nogil:
+        """K-NN-SEARCH (Alg. 5) up to its answer: leaves the `k` best live nodes in `self.top`
+        (a max-heap on the score) and returns how many there are."""
         cdef float d
         cdef int32_t cur
-        cdef int n, i
         if self.entry < 0:
+            self.top.size = 0
             return 0
         cur = self.entry
         d = self.score(q, cur)
@@ -394,12 +420,54 @@ cdef class Graph:
         self.search_layer(q, cur, d, 0, max(ef, k), &self.top)
         while self.top.size > k:
             heap_pop(&self.top)
-        n = self.top.size
+        return self.top.size
+
+    cdef int drain(self, Heap *h, int64_t *ids, float *dists) noexcept nogil:
+        """Empty the max-heap `h` into external ids and scores, best first; returns how many."""
+        cdef int n = h.size, i
         for i in range(n - 1, -1, -1):
-            ids[i] = self.ext[self.top.val[0]]
-            dists[i] = self.top.key[0]
-            heap_pop(&self.top)
+            ids[i] = self.ext[h.val[0]]
+            dists[i] = h.key[0]
+            heap_pop(h)
         return n
+
+    cdef int knn(self, const Query *q, int k, int ef, int64_t *ids, float *dists) noexcept nogil:
+        """K-NN-SEARCH (Alg. 5): best-first external ids and scores; returns how many."""
+        self.descend(q, k, ef)
+        return self.drain(&self.top, ids, dists)
+
+    cdef int multistep(self, const float *full, const float *matrix, int rows, int dims, int k,
+                       int kappa, int ef, int64_t *ids, float *dists) noexcept nogil:
+        """GleanVec's Algorithm 1: preprocessing (the query's reduced views, one block of `dims`
+        rows of `matrix @ full` per tag: Algorithm 4, eager), the main search scored with them
+        for the `kappa` best, and postprocessing, their exact re-rank with the full vectors."""
+        cdef Query q
+        cdef Heap *best = &self.work
+        cdef int r, offset
+        cdef int32_t v
+        cdef float d
+        cdef const char *row
+        for r in range(rows):
+            self.views[r] = fb_dot(matrix + <int64_t> r * self.dim, full, self.dim)
+        q.red = self.views
+        q.red_stride = self.block(dims)
+        q.dims = dims
+        q.reduced = 1
+        self.descend(&q, kappa, ef)
+        for r in range(self.top.size):  # start every candidate's fetch before the first use
+            row = <const char *> (self.data + <int64_t> self.top.val[r] * self.dim)
+            for offset in range(0, min(self.dim * 4, 256), 64):
+                fb_prefetch(row + offset)
+        best.size = 0
+        while self.top.size:
+            v = self.top.val[0]
+            heap_pop(&self.top)
+            d = self.dist(full, self.data + <int64_t> v * self.dim)
+            if best.size < k or d < best.key[0]:
+                heap_push(best, d, v)
+                if best.size > k:
+                    heap_pop(best)
+        return self.drain(best, ids, dists)
 
     cdef inline const float *prepared(self, const float *q) noexcept nogil:
         """The query as stored vectors are: L2-normalised for angular."""
@@ -478,18 +546,14 @@ cdef class Graph:
         cdef const float[:, ::1] qm = self._matrix(query, -1)
         cdef Query q
         cdef int n
-        if self.red_dim == 0 or self.red_live != self.live:
-            raise RuntimeError(
-                f"{self.live - self.red_live} live node(s) have no reduced row: call "
-                "set_reduced for every id added since"
-            )
-        if kappa < 1:
-            raise ValueError(f"kappa must be >= 1, got {kappa}")
-        if not 1 <= dims <= min(self.red_dim, qm.shape[1]):
+        self._check_reduced(kappa, dims)
+        if self.red_bits == 8 and qm.shape[1] != dims + 2:
             raise ValueError(
-                f"dims must lie in 1..{min(self.red_dim, qm.shape[1])} (reduced rows have "
-                f"{self.red_dim} columns, the query {qm.shape[1]}), got {dims}"
+                f"8-bit rows: each query row needs dims + 2 = {dims + 2} columns (the view, its "
+                f"sum, <view, offset>), got {qm.shape[1]}"
             )
+        if dims > qm.shape[1]:
+            raise ValueError(f"dims={dims} but the query rows have {qm.shape[1]} columns")
         if qm.shape[0] <= self.max_tag:
             raise ValueError(
                 f"the query has {qm.shape[0]} row(s) but a node has tag {self.max_tag}: "
@@ -506,6 +570,78 @@ cdef class Graph:
         with nogil:
             n = self.knn(&q, kappa, ef, &iv[0], &sv[0])
         return ids[:n], scores[:n]
+
+    def search_multistep(self, q, matrix, int k, int kappa, int ef, int dims):
+        """Multi-step search (GleanVec, seed 003, Algorithm 1) in one call: the reduced views
+        `matrix @ q` (`matrix` holds one block of `dims` rows per tag, float32 (tags * dims,
+        dim)), a traversal scored with them keeping the `kappa` best, and their re-rank with
+        the stored full vectors, exact (Eq. 10). Ids and distances of at most `k`, as `search`."""
+        cdef const float[::1] qv
+        cdef const float[:, ::1] mat
+        cdef int rows, n
+        try:  # the hot path: float32 arrays are viewed in place, anything else converted
+            qv = q
+        except (TypeError, ValueError):
+            qv = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
+        try:
+            mat = matrix
+        except (TypeError, ValueError):
+            mat = self._matrix(matrix, self.dim)
+        rows = mat.shape[0]
+        if rows == 0 or mat.shape[1] != self.dim:
+            raise ValueError(
+                f"expected a matrix of shape (rows, {self.dim}), got ({rows}, {mat.shape[1]})"
+            )
+        if qv.shape[0] != self.dim:
+            raise ValueError(
+                f"dimension mismatch: the index has {self.dim}, the query {qv.shape[0]}"
+            )
+        self._check_reduced(kappa, dims)
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        if rows % self.block(dims) or rows // self.block(dims) <= self.max_tag:
+            raise ValueError(
+                f"matrix has {rows} rows: need one block of {self.block(dims)} rows per tag "
+                f"(dims={dims}{', sum, offset' if self.red_bits == 8 else ''}), "
+                f"{self.max_tag + 1} tag(s)"
+            )
+        if rows > self.views_cap:
+            free(self.views)
+            self.views = <float *> malloc(rows * sizeof(float))
+            if self.views == NULL:
+                self.views_cap = 0
+                raise MemoryError()
+            self.views_cap = rows
+        ids = np.empty(k, dtype=np.int64)
+        dists = np.empty(k, dtype=np.float32)
+        cdef int64_t[::1] iv = ids
+        cdef float[::1] dv = dists
+        with nogil:
+            n = self.multistep(self.prepared(&qv[0]), &mat[0, 0], rows, dims, k, max(kappa, k),
+                               max(ef, kappa, k), &iv[0], &dv[0])
+            self.finish(&dv[0], n)
+        if n < k:
+            return ids[:n], dists[:n]
+        return ids, dists
+
+    cdef inline int block(self, int dims) noexcept nogil:
+        """Floats per tag in the query's views: the view, then for 8-bit rows its sum and
+        <view, offset>."""
+        return dims + 2 if self.red_bits == 8 else dims
+
+    cdef int _check_reduced(self, int kappa, int dims) except -1:
+        if self.red_dim == 0 or self.red_live != self.live:
+            raise RuntimeError(
+                f"{self.live - self.red_live} live node(s) have no reduced row: call "
+                "set_reduced for every id added since"
+            )
+        if kappa < 1:
+            raise ValueError(f"kappa must be >= 1, got {kappa}")
+        if not 1 <= dims <= self.red_dim:
+            raise ValueError(
+                f"dims must lie in 1..{self.red_dim} (the reduced rows' columns), got {dims}"
+            )
+        return 0
 
     @staticmethod
     def _matrix(Q, int dim):
@@ -750,9 +886,7 @@ cdef class Graph:
         self.ext[v] = -1
         self.level[v] = -1
         if self.red_dim:
-            memset(self.red + <int64_t> v * self.red_dim, 0, self.red_dim * sizeof(float))
-            self.tags[v] = 0
-            self.bias[v] = 0
+            memset(self.head(v), 0, self.red_bytes)
             if self.has_red[v]:
                 self.red_live -= 1
             self.has_red[v] = 0
@@ -780,7 +914,7 @@ cdef class Graph:
         g._reserve(n)
         g._reserve_up(new_up)
         if self.red_dim:
-            g._alloc_reduced(self.red_dim)
+            g._alloc_reduced(self.red_dim, self.red_bits)
         for i in range(self.count):
             if remap[i] < 0:
                 continue
@@ -800,10 +934,7 @@ cdef class Graph:
                 for old in range(1, src[0] + 1):
                     dst[old] = <int32_t> remap[src[old]]
             if self.red_dim:
-                memcpy(g.red + <int64_t> j * self.red_dim, self.red + i * self.red_dim,
-                       self.red_dim * sizeof(float))
-                g.tags[j] = self.tags[i]
-                g.bias[j] = self.bias[i]
+                memcpy(g.head(j), self.head(<int32_t> i), self.red_bytes)
                 g.has_red[j] = self.has_red[i]
         g.count = g.live = n
         g.red_live, g.max_tag = self.red_live, self.max_tag
@@ -817,72 +948,111 @@ cdef class Graph:
         """Move `g`'s buffers into `self` (after `self` released its own)."""
         self.data, self.l0, self.level, self.up_off, self.up = g.data, g.l0, g.level, g.up_off, g.up
         self.ext, self.dead, self.visited = g.ext, g.dead, g.visited
-        self.red, self.tags, self.bias, self.has_red = g.red, g.tags, g.bias, g.has_red
+        self.red, self.has_red = g.red, g.has_red
+        self.red_bits, self.red_bytes = g.red_bits, g.red_bytes
         self.cap, self.up_cap, self.up_count, self.count = g.cap, g.up_cap, g.up_count, g.count
         self.live, self.red_live, self.max_tag = g.live, g.red_live, g.max_tag
         self.entry, self.max_level, self.red_dim, self.epoch = g.entry, g.max_level, g.red_dim, 0
-        g.data = g.red = g.bias = NULL
-        g.l0 = g.level = g.up = g.tags = NULL
+        g.data = NULL
+        g.red = NULL
+        g.l0 = g.level = g.up = NULL
         g.up_off = g.ext = NULL
         g.dead = g.has_red = NULL
         g.visited = NULL
         g.cap = g.up_cap = g.count = 0
 
     # ----------------------------------------------------------------- reduced
-    cdef int _alloc_reduced(self, int r) except -1:
-        """(Re)allocate zeroed reduced rows of `r` columns for every slot."""
+    cdef int _alloc_reduced(self, int r, int bits) except -1:
+        """(Re)allocate zeroed reduced rows of `r` values (`bits` 32: float32, 8: uint8 codes)
+        for every slot, each after its `RowHead`, rounded up to 16 bytes."""
         if self.red != NULL:
-            memset(self.red, 0, self.cap * self.red_dim * sizeof(float))
+            memset(self.red, 0, self.cap * self.red_bytes)
         free(self.red)
-        free(self.tags)
-        free(self.bias)
         free(self.has_red)
-        self.red_dim = r
-        self.red = <float *> calloc(max(self.cap * r, 1), sizeof(float))
-        self.tags = <int32_t *> calloc(max(self.cap, 1), sizeof(int32_t))
-        self.bias = <float *> calloc(max(self.cap, 1), sizeof(float))
+        self.red_dim, self.red_bits = r, bits
+        self.red_bytes = (sizeof(RowHead) + r * (bits // 8) + 15) // 16 * 16
+        self.red = <char *> calloc(max(self.cap, 1), self.red_bytes)
         self.has_red = <uint8_t *> calloc(max(self.cap, 1), 1)
         self.red_live = self.max_tag = 0
-        if not (self.red and self.tags and self.bias and self.has_red):
+        if not (self.red and self.has_red):
             raise MemoryError()
         return 0
 
-    def _set_reduced(self, slots, reduced, tags=None, bias=None):
-        """Overwrite the reduced rows (and tags, biases) of live `slots`."""
-        cdef const int64_t[::1] s = np.ascontiguousarray(slots, dtype=np.int64)
-        cdef const float[:, ::1] r = np.ascontiguousarray(reduced, dtype=np.float32)
-        cdef const int32_t[::1] t
-        cdef const float[::1] b
-        cdef int64_t i, v
-        cdef int cols = r.shape[1]
-        if r.shape[0] != s.shape[0]:
-            raise ValueError(f"got {r.shape[0]} reduced rows for {s.shape[0]} ids")
-        t = np.ascontiguousarray(tags if tags is not None else np.zeros(len(s), np.int32),
-                                 dtype=np.int32)
-        b = np.ascontiguousarray(bias if bias is not None else np.zeros(len(s), np.float32),
-                                 dtype=np.float32)
-        if t.shape[0] != s.shape[0] or b.shape[0] != s.shape[0]:
-            raise ValueError("tags and bias need one entry per id")
-        if s.shape[0] and np.min(t) < 0:
+    def _set_reduced(self, slots, reduced, tags=None, bias=None, lo=None, step=None):
+        """Overwrite the reduced rows of live `slots`: float32 values, or uint8 codes with
+        their `lo` and `step` (8-bit rows); a new width or type drops every other row."""
+        index = np.ascontiguousarray(slots, dtype=np.int64)
+        bits = 8 if np.asarray(reduced).dtype == np.uint8 else 32
+        n = len(index)
+        if bits == 8 and (lo is None or step is None):
+            raise ValueError("uint8 reduced rows need their lo and step")
+        if np.ndim(reduced) != 2 or len(reduced) != n:
+            raise ValueError(f"got {len(reduced)} reduced rows for {n} ids")
+        if tags is not None and n and np.min(tags) < 0:
             raise ValueError("tags must be >= 0")
-        if cols != self.red_dim:
-            self._alloc_reduced(cols)
-        for i in range(s.shape[0]):
-            v = s[i]
-            memcpy(self.red + v * cols, &r[i, 0], cols * sizeof(float))
-            self.tags[v] = t[i]
-            self.bias[v] = b[i]
-            self.max_tag = max(self.max_tag, t[i])
-            if not self.has_red[v]:
-                self.has_red[v] = 1
+        if reduced.shape[1] != self.red_dim or bits != self.red_bits:
+            self._alloc_reduced(reduced.shape[1], bits)
+        self._write_rows(index, reduced, tags, bias, lo, step)
+        cdef const int64_t[::1] s = index
+        cdef int64_t i
+        for i in range(n):
+            if not self.has_red[s[i]]:
+                self.has_red[s[i]] = 1
                 self.red_live += 1
+
+    cdef void _write_rows(self, index, reduced, tags, bias, lo, step) except *:
+        """Fill the headers and values of the rows at `index` (missing fields are 0)."""
+        n = len(index)
+        zeros = np.zeros(n, dtype=np.float32)
+        heads = np.zeros((n, 4), dtype=np.float32)
+        heads[:, 0] = zeros if bias is None else bias
+        heads[:, 1] = (zeros if tags is None else np.asarray(tags, np.int32)).view(np.float32)
+        heads[:, 2] = zeros if lo is None else lo
+        heads[:, 3] = zeros if step is None else step
+        values = np.ascontiguousarray(reduced, dtype=np.uint8 if self.red_bits == 8 else np.float32)
+        cdef const int64_t[::1] s = index
+        cdef const uint8_t[:, ::1] hv = heads.view(np.uint8)
+        cdef const uint8_t[:, ::1] vv = values.view(np.uint8) if n else np.zeros((0, 1), np.uint8)
+        cdef int64_t i
+        cdef char *row
+        for i in range(n):
+            row = <char *> self.head(<int32_t> s[i])
+            memcpy(row, &hv[i, 0], sizeof(RowHead))
+            memcpy(row + sizeof(RowHead), &vv[i, 0], vv.shape[1])
+        if n and tags is not None:
+            self.max_tag = max(self.max_tag, int(np.max(tags)))
+
+    def _rows(self, slots):
+        """Copies of the full vectors (float32) and the tags (int32) at live `slots`."""
+        cdef int64_t c = max(self.count, 1)
+        index = np.ascontiguousarray(slots, dtype=np.int64)
+        rows = np.asarray(<float[:c, :self.dim]> self.data)[index] if self.cap else None
+        if self.red_dim == 0:
+            return rows, np.zeros(len(index), dtype=np.int32)
+        return rows, self._reduced(index)["tags"]
+
+    def _reduced(self, index):
+        """Copies of the reduced rows at slots `index`: values, tags, bias (and lo, step)."""
+        cdef int64_t c = max(self.cap, 1)
+        raw = np.asarray(<uint8_t[:c, :self.red_bytes]> <uint8_t *> self.red)[index]
+        heads = np.ascontiguousarray(raw[:, : sizeof(RowHead)]).view(np.float32)
+        width = self.red_dim * (self.red_bits // 8)
+        values = np.ascontiguousarray(raw[:, sizeof(RowHead) : sizeof(RowHead) + width])
+        out = {
+            "reduced": values.view(np.uint8 if self.red_bits == 8 else np.float32),
+            "tags": heads[:, 1].copy().view(np.int32),
+            "bias": heads[:, 0].copy(),
+        }
+        if self.red_bits == 8:
+            out["lo"], out["step"] = heads[:, 2].copy(), heads[:, 3].copy()
+        return out
 
     # ---------------------------------------------------------------- state io
     def nbytes(self):
         """Bytes of every buffer the graph holds."""
         return (self.cap * (self.dim * 4 + self.stride0 * 4 + 4 + 8 + 8 + 1 + 4)
                 + self.up_cap * self.strideU * 4
-                + (self.cap * (self.red_dim * 4 + 4 + 4 + 1) if self.red_dim else 0)
+                + (self.cap * (self.red_bytes + 1) if self.red_dim else 0)
                 + (self.top.cap + self.cand.cap + self.work.cap) * 8 + self.scap * 12)
 
     def _state(self):
@@ -898,9 +1068,7 @@ cdef class Graph:
             "ids": np.asarray(<int64_t[:max(c, 1)]> self.ext)[:c].copy(),
         } if self.cap else {}
         if self.red_dim and self.cap:
-            out["reduced"] = np.asarray(<float[:max(c, 1), :self.red_dim]> self.red)[:c].copy()
-            out["tags"] = np.asarray(<int32_t[:max(c, 1)]> self.tags)[:c].copy()
-            out["bias"] = np.asarray(<float[:max(c, 1)]> self.bias)[:c].copy()
+            out.update(self._reduced(np.arange(c)))
             out["has_reduced"] = np.asarray(<uint8_t[:max(c, 1)]> self.has_red)[:c].copy()
         meta = {"count": int(c), "live": int(self.live), "entry": int(self.entry),
                 "max_level": int(self.max_level), "rng": int(self.rng),
@@ -923,10 +1091,10 @@ cdef class Graph:
         levels = np.asarray(arrays["levels"])
         np.asarray(<uint8_t[:c]> self.dead)[:] = levels < 0
         if "reduced" in arrays:
-            self._alloc_reduced(arrays["reduced"].shape[1])
-            self._copy_in(<char *> self.red, arrays["reduced"], np.float32)
-            self._copy_in(<char *> self.tags, arrays["tags"], np.int32)
-            self._copy_in(<char *> self.bias, arrays["bias"], np.float32)
+            values = arrays["reduced"]
+            self._alloc_reduced(values.shape[1], 8 if values.dtype == np.uint8 else 32)
+            self._write_rows(np.arange(c), values, arrays["tags"], arrays["bias"],
+                             arrays.get("lo"), arrays.get("step"))
             self._copy_in(<char *> self.has_red, arrays["has_reduced"], np.uint8)
         self.count, self.up_count, self.live = c, up, meta["live"]
         self.entry, self.max_level, self.rng = meta["entry"], meta["max_level"], meta["rng"]

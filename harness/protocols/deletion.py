@@ -19,7 +19,7 @@ from harness.datasets import Dataset
 from harness.definitions import Definition
 from harness.deletion_sets import deletion_set
 from harness.gt_cache import cache_dir, cached_ground_truth
-from harness.protocols.qps_recall import build, measure, set_query_arguments
+from harness.protocols.qps_recall import build, measure, paused_gc, set_query_arguments
 from harness.results import RunRecord
 from harness.runner.job import Job
 from plugins.base import BasePlugin, offers
@@ -91,10 +91,11 @@ def delete_costs(plugin: BasePlugin, deleted: np.ndarray, singles: int) -> dict[
     one_by_one = deleted[:singles]
     latencies = np.empty(len(one_by_one))
     clock, delete = time.perf_counter, plugin.delete
-    for i in range(len(one_by_one)):
-        start = clock()
-        delete(one_by_one[i : i + 1])
-        latencies[i] = clock() - start
+    with paused_gc():
+        for i in range(len(one_by_one)):
+            start = clock()
+            delete(one_by_one[i : i + 1])
+            latencies[i] = clock() - start
     costs: dict[str, float] = {"singles": len(one_by_one)}
     if len(latencies):
         p50, p99 = np.percentile(latencies, [50, 99])

@@ -28,15 +28,21 @@ class GleanVecHnsw(LeanVecHnsw):
         C: int = 16,
         d_max: int | None = None,
         refresh_every: int = 10_000,
+        bits: int = 8,
         seed: int = 0,
     ) -> None:
         if C < 1:
             raise ValueError(f"C (clusters) must be >= 1, got {C}")
         self.C = C
-        super().__init__(metric, M, efConstruction, d_max, refresh_every, seed)
+        super().__init__(
+            metric, M, efConstruction, d_max, refresh_every=refresh_every, bits=bits, seed=seed
+        )
 
     def build_description(self) -> str:
-        return f"M={self.M}, efConstruction={self.ef_construction}, C={self.C}, d_max={self.d_max}"
+        return (
+            f"M={self.M}, efConstruction={self.ef_construction}, C={self.C}, "
+            f"d_max={self.d_max}, bits={self.bits}"
+        )
 
     def reducer(self, dimension: int, d_max: int, rows: np.ndarray) -> GleanVec:
         reducer = GleanVec(dimension, self.C, d_max, self.refresh_every, self.learn_queries)

@@ -34,7 +34,8 @@ from plugins.base import (
 
 
 class LeanVecHnsw(BasePlugin):
-    """Build: `M`, `efConstruction`, `d_max` (stored dimensions, default all), `refresh_every`.
+    """Build: `M`, `efConstruction`, `d_max` (stored dimensions, default all), `refresh_every`,
+    `bits` (32: float32 reduced rows; 8: LVQ-8 codes, `algorithms.lvq`).
 
     Query: `ef`, `kappa` (candidates re-ranked in full precision), `d` (dimensions scored,
     chosen at search time, sec. 3.1).
@@ -50,22 +51,28 @@ class LeanVecHnsw(BasePlugin):
         efConstruction: int = 200,
         d_max: int | None = None,
         refresh_every: int = 10_000,
+        bits: int = 8,
         seed: int = 0,
     ) -> None:
         super().__init__(metric)
         if M < 2 or efConstruction < 1:
             raise ValueError(f"need M >= 2 and efConstruction >= 1, got {M}, {efConstruction}")
+        if bits not in (8, 32):
+            raise ValueError(f"bits must be 8 (LVQ-8 reduced rows) or 32 (float32), got {bits}")
         if d_max is not None and d_max < 1:
             raise ValueError(f"d_max must be >= 1 dimension (or None for all), got {d_max}")
         self.M, self.ef_construction, self.d_max = M, efConstruction, d_max
-        self.refresh_every, self.seed = refresh_every, seed
+        self.refresh_every, self.bits, self.seed = refresh_every, bits, seed
         self.learn_queries: np.ndarray | None = None
         self.index: MultiStepIndex | None = None
         self.ef, self.kappa, self.d = 10, 10, None
         self.name = f"{self.label}({self.build_description()})"
 
     def build_description(self) -> str:
-        return f"M={self.M}, efConstruction={self.ef_construction}, d_max={self.d_max}"
+        return (
+            f"M={self.M}, efConstruction={self.ef_construction}, d_max={self.d_max}, "
+            f"bits={self.bits}"
+        )
 
     def fit_queries(self, Q: np.ndarray) -> None:
         """Learning queries for W (Algorithm 2); call before `fit`."""
@@ -88,7 +95,8 @@ class LeanVecHnsw(BasePlugin):
             ef_construction=self.ef_construction,
             seed=self.seed,
         )
-        self.index = MultiStepIndex(graph, self.reducer(dimension, d_max, rows), self.metric)
+        reducer = self.reducer(dimension, d_max, rows)
+        self.index = MultiStepIndex(graph, reducer, self.metric, self.bits)
         self.index.build(rows, labels)
         self.dimension = dimension
 
@@ -110,16 +118,15 @@ class LeanVecHnsw(BasePlugin):
         index = self.index
         if len(index) == 0:
             return np.zeros(0, dtype=np.int64)
-        vector = prepared(as_query(q, self.dimension), self.metric)
         d = index.reducer.d_max if self.d is None else self.d
-        return index.search(vector, min(k, len(index)), self.ef, self.kappa, d)
+        return index.search(as_query(q, self.dimension), k, self.ef, self.kappa, d)
 
     def delete(self, ids: np.ndarray) -> None:
-        self.index.delete(check_deletable(ids, self.index.store.row_of))
+        self.index.delete(check_deletable(ids, self.index))
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = prepared(as_rows(X, self.dimension), self.metric)
-        self.index.insert(rows, check_insertable(ids, len(rows), self.index.store.row_of))
+        self.index.insert(rows, check_insertable(ids, len(rows), self.index))
 
     def compact(self) -> None:
         self.index.compact()
