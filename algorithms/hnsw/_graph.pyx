@@ -4,7 +4,8 @@
 
 Storage is a set of C buffers indexed by an internal slot: vectors (`cap x dim` float32),
 layer-0 links (`cap x (1 + 2M)` int32, count first), upper-layer links in a separate pool
-(`1 + M` ints a row, `level` rows per node), levels, external ids and a deleted flag.
+(`1 + M` ints a row, `level` rows per node), levels, external ids, a deleted flag and, for
+multi-step search, one reduced row per node (a `RowHead`, then float32 values or uint8 codes).
 Buffers grow by reallocation; every buffer given back is zeroed first, so no copy of a
 vector outlives it. Searches use an epoch-tagged visited array and binary heaps in C, and run
 without the GIL.
