@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from algorithms import lvq
 from algorithms.hnsw import HNSW
 from harness.datasets import Dataset, get_dataset
 from harness.deletion_sets import deletion_set
@@ -269,12 +270,10 @@ def test_search_multistep_reranks_exactly(glove: Dataset, bits: int) -> None:
     reduced = X @ P.T  # a poor 8-d reduction: only the re-rank can make the answer exact
     bias = np.einsum("ij,ij->i", X, X)
     if bits == 8:
-        offset = reduced.mean(0)
-        lo = (reduced - offset).min(1)
-        step = ((reduced - offset).max(1) - lo) / 255
-        codes = np.rint((reduced - offset - lo[:, None]) / step[:, None]).astype(np.uint8)
+        offsets, scales = reduced.mean(0, keepdims=True), np.ones((1, 8), np.float32)
+        codes, lo, step = lvq.encode(reduced, offsets, scales)
         index.set_reduced(ids, codes, bias=bias, lo=lo, step=step)
-        matrix = np.vstack([2 * P, 2 * P.sum(0), 2 * offset @ P])
+        matrix = lvq.query_blocks(2 * P[None], offsets, scales)
     else:
         index.set_reduced(ids, reduced, bias=bias)
         matrix = 2 * P

@@ -491,17 +491,9 @@ cdef class Graph:
 
     def search(self, q, int k, int ef):
         """Ids (int64) and distances (float32) of at most `k` nearest live nodes, best first."""
-        cdef const float[::1] qv
+        cdef const float[::1] qv = self._vector(q)
         cdef Query query
         cdef int n
-        try:  # the hot path: a float32 vector is viewed in place, anything else converted
-            qv = q
-        except (TypeError, ValueError):
-            qv = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
-        if qv.shape[0] != self.dim:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dim}, the query {qv.shape[0]}"
-            )
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         ids = np.empty(k, dtype=np.int64)
@@ -541,9 +533,10 @@ cdef class Graph:
         return ids, dists
 
     def search_reduced(self, query, int kappa, int ef, int dims):
-        """Traverse the graph scoring node v by bias[v] - <query[tag[v], :dims], reduced[v, :dims]>
-        and return the best `kappa` ids and scores (GleanVec, seed 003, Algorithm 1, steps 1-2);
-        the caller re-ranks them in full precision."""
+        """Traverse the graph scoring node v with the row of `query` for its tag (see `score`:
+        the view's first `dims` values, then for 8-bit rows its sum and offset term) and
+        return the best `kappa` ids and reduced scores (GleanVec, seed 003, Algorithm 1,
+        steps 1-2), without the re-rank."""
         cdef const float[:, ::1] qm = self._matrix(query, -1)
         cdef Query q
         cdef int n
@@ -577,22 +570,9 @@ cdef class Graph:
         `matrix @ q` (`matrix` holds one block of `dims` rows per tag, float32 (tags * dims,
         dim)), a traversal scored with them keeping the `kappa` best, and their re-rank with
         the stored full vectors, exact (Eq. 10). Ids and distances of at most `k`, as `search`."""
-        cdef const float[::1] qv
-        cdef const float[:, ::1] mat
-        cdef int rows, n
-        try:  # the hot path: float32 arrays are viewed in place, anything else converted
-            qv = q
-        except (TypeError, ValueError):
-            qv = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
-        try:
-            mat = matrix
-        except (TypeError, ValueError):
-            mat = self._matrix(matrix, self.dim)
-        rows = mat.shape[0]
-        if rows == 0 or mat.shape[1] != self.dim:
-            raise ValueError(
-                f"expected a matrix of shape (rows, {self.dim}), got ({rows}, {mat.shape[1]})"
-            )
+        cdef const float[::1] qv = self._vector(q)
+        cdef const float[:, ::1] mat = self._matrix(matrix, self.dim)
+        cdef int rows = mat.shape[0], n
         if qv.shape[0] != self.dim:
             raise ValueError(
                 f"dimension mismatch: the index has {self.dim}, the query {qv.shape[0]}"
@@ -643,6 +623,20 @@ cdef class Graph:
                 f"dims must lie in 1..{self.red_dim} (the reduced rows' columns), got {dims}"
             )
         return 0
+
+    cdef const float[::1] _vector(self, q) except *:
+        """`q` as a float32 vector of the index's dimension; the hot path: a float32 vector
+        is viewed in place, anything else converted."""
+        cdef const float[::1] qv
+        try:
+            qv = q
+        except (TypeError, ValueError):
+            qv = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
+        if qv.shape[0] != self.dim:
+            raise ValueError(
+                f"dimension mismatch: the index has {self.dim}, the query {qv.shape[0]}"
+            )
+        return qv
 
     @staticmethod
     def _matrix(Q, int dim):
