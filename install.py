@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.definitions import DefinitionError, load_algorithms
+from harness.core.definitions import DefinitionError, load_algorithms
 from harness.runner.docker import BASE_IMAGE, DockerError, engine
 
 ROOT = Path(__file__).resolve().parent

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from algorithms.vectors import unit_rows
+
 
 class ExactIndex:
     """Exact search for `euclidean`, `angular` (1 - cosine) and `ip` (-inner product)."""
@@ -95,8 +97,7 @@ class ExactIndex:
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         if self.metric != "angular":
             return X
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        return X / np.where(norms == 0, 1, norms)
+        return unit_rows(X)
 
     def _scores(self, q: np.ndarray) -> np.ndarray:
         """Smaller is better; a monotone transform of the metric's distance."""

@@ -32,6 +32,8 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from algorithms.vectors import unit_rows
+
 KINDS = ("hnsw", "flat")
 MODES = ("contribution", "gradient")
 SIGMA_SAMPLE = 500  # rows whose nearest-neighbour distance sets the default sigma
@@ -364,16 +366,14 @@ class FieldIndex:
         x = np.asarray(q, dtype=np.float64).reshape(-1)
         if self.metric != "angular":
             return x
-        norm = np.linalg.norm(x)
-        return x / norm if norm > 0 else x
+        return unit_rows(x)
 
     def _prepare(self, X: np.ndarray) -> np.ndarray:
         """float32 rows; unit length for angular (zero rows stay zero)."""
         X = np.ascontiguousarray(X, dtype=np.float32)
         if self.metric != "angular":
             return X
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        return np.divide(X, norms, out=np.zeros_like(X), where=norms > 0)
+        return unit_rows(X)
 
     def _allocate(self, capacity: int) -> None:
         self._vectors = np.zeros((capacity, self.dimension), dtype=np.float32)

@@ -12,14 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from algorithms.leanvec import LeanVec
+from algorithms.vectors import unit_rows
 
 #: Appendix A: the landmarks are learned on a uniform sample of at most 10^5 points.
 KMEANS_SAMPLE = 100_000
-
-
-def normalised(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X / np.where(norms == 0, 1, norms)
 
 
 def spherical_kmeans(
@@ -34,7 +30,7 @@ def spherical_kmeans(
     rng = np.random.default_rng(seed)
     if len(X) > KMEANS_SAMPLE:
         X = X[rng.choice(len(X), KMEANS_SAMPLE, replace=False)]
-    units = normalised(np.asarray(X, dtype=np.float32))
+    units = unit_rows(np.asarray(X, dtype=np.float32))
     centres = _kmeans_plus_plus(units, clusters, rng)
     tags = None
     for _ in range(iterations):
@@ -45,7 +41,7 @@ def spherical_kmeans(
         sums = np.stack([units[tags == c].sum(axis=0) for c in range(clusters)])
         empty = np.linalg.norm(sums, axis=1) == 0
         sums[empty] = centres[empty]  # an emptied cluster keeps its centre
-        centres = normalised(sums)  # Eq. 24
+        centres = unit_rows(sums)  # Eq. 24
     return centres
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from algorithms import lvq
 from algorithms.leanvec import LeanVec
+from algorithms.vectors import unit_rows
 
 
 class ReducedGraph(Protocol):
@@ -51,8 +52,7 @@ def prepared(X: np.ndarray, metric: str) -> np.ndarray:
     """Rows as the metric compares them: unit length for angular, unchanged otherwise."""
     if metric != "angular":
         return X
-    norms = np.linalg.norm(X, axis=-1, keepdims=True)
-    return (X / np.where(norms == 0, 1, norms)).astype(np.float32)
+    return unit_rows(X).astype(np.float32, copy=False)
 
 
 def reduced_scores(

@@ -20,10 +20,10 @@ from dataclasses import replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from harness import definitions
-from harness.datasets import get_dataset
-from harness.definitions import Definition, arguments_label
-from harness.protocols.deletion import has_native_delete
+from harness.core import definitions
+from harness.core.definitions import Definition, arguments_label
+from harness.data.sources import get_dataset
+from harness.protocols._measure import has_native_delete
 
 SEED = 7
 

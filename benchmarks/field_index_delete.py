@@ -21,7 +21,7 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from harness.datasets import get_dataset
+from harness.data.sources import get_dataset
 from plugins.field_index.module import FieldIndexPlugin
 
 SEED = 7

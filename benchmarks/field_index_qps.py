@@ -19,7 +19,7 @@ import sys
 
 import pandas as pd
 
-from harness.results import load_results
+from harness.core.results import load_results
 
 ALGORITHMS = ("field-index", "hnswlib")
 

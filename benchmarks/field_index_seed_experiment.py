@@ -27,7 +27,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from algorithms.field_index import FieldIndex
-from harness.datasets import get_dataset
+from harness.data.sources import get_dataset
 
 K = 10
 

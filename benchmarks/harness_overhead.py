@@ -16,8 +16,8 @@ import time
 
 import numpy as np
 
-from harness.datasets import get_dataset
-from harness.protocols.qps_recall import set_query_arguments, timed_queries
+from harness.data.sources import get_dataset
+from harness.protocols._measure import set_query_arguments, timed_queries
 from plugins.hnswlib.module import Hnswlib
 
 

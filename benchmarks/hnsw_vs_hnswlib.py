@@ -23,9 +23,10 @@ import hnswlib
 import numpy as np
 
 from algorithms.hnsw import HNSW
-from harness.datasets import Dataset, dataset_path, load_dataset
-from harness.metrics import knn_recall
-from harness.protocols.qps_recall import neighbor_distances
+from harness.core.scoring import knn_recall
+from harness.data.datasets import Dataset, load_dataset
+from harness.data.sources import dataset_path
+from harness.protocols._measure import neighbor_distances
 
 SPACES = {"euclidean": "l2", "angular": "cosine", "ip": "ip"}
 EFS = (10, 20, 40, 60, 80, 120, 160, 200, 300, 400, 800)

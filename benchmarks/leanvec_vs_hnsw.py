@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from harness.datasets import get_dataset
-from harness.metrics import knn_recall
-from harness.protocols.qps_recall import neighbor_distances, paused_gc
+from harness.core.scoring import knn_recall
+from harness.data.sources import get_dataset
+from harness.protocols._measure import neighbor_distances, paused_gc
 from plugins.leanvec_hnsw.module import LeanVecHnsw
 
 K = 10

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import definitions
-from harness.datasets import dataset_path, load_dataset
-from harness.protocols.deletion import delete_costs, rebuild
+from harness.core import definitions
+from harness.data.datasets import load_dataset
+from harness.data.sources import dataset_path
+from harness.protocols._measure import rebuild
+from harness.protocols.deletion.protocol import delete_costs
 
 LSH = ("usr-lsh", "simhash", "sblsh")
 BASELINES = ("scann", "annoy", "faiss-ivfpqfs")

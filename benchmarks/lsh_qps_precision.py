@@ -15,7 +15,8 @@ import numpy as np
 
 from algorithms.lsh.hashing import equal_budget_hasher
 from algorithms.lsh.index import LSHIndex
-from harness.datasets import dataset_path, load_dataset
+from harness.data.datasets import load_dataset
+from harness.data.sources import dataset_path
 
 METHODS = ("simhash", "sblsh", "usr-lsh")
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from algorithms.lsh.hashing import equal_budget_hasher
 from algorithms.lsh.index import LSHIndex
-from harness.datasets import dataset_path, load_dataset
-from harness.metrics import pr_curve
+from harness.core.scoring import pr_curve
+from harness.data.datasets import load_dataset
+from harness.data.sources import dataset_path
 
 #: (low m, high m) per dataset. GloVe follows Table 2's GloVe rows (m = 2 and 20); for the
 #: 784-d Fashion-MNIST m = 20 would be 15,680 bits per point, so the high budget is m = 4.

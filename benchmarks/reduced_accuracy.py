@@ -19,7 +19,7 @@ import numpy as np
 from algorithms.gleanvec import GleanVec
 from algorithms.leanvec import LeanVec, pca_projection, second_moment
 from algorithms.multistep import prepared, reduced_scores
-from harness.datasets import get_dataset
+from harness.data.sources import get_dataset
 
 K = 10
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.remanence import scan_directory
+from harness.protocols.erasure.remanence import scan_directory
 
 
 def main() -> None:

@@ -117,11 +117,15 @@ def as_rows(X: np.ndarray, dimension: int | None = None) -> np.ndarray:
 def as_query(q: np.ndarray, dimension: int) -> np.ndarray:
     """One query as a C-contiguous float32 vector of the index's dimension."""
     vector = np.ascontiguousarray(q, dtype=np.float32).reshape(-1)
-    if vector.shape[0] != dimension:
-        raise ValueError(
-            f"dimension mismatch: the index has {dimension}, the query {vector.shape[0]}"
-        )
+    check_length(vector, dimension)
     return vector
+
+
+def check_length(q: np.ndarray, dimension: int) -> None:
+    """Only the query's length: for libraries that convert the dtype themselves but would
+    silently search a vector of the wrong length (no copy on the query's hot path)."""
+    if len(q) != dimension:
+        raise ValueError(f"dimension mismatch: the index has {dimension}, the query {len(q)}")
 
 
 def as_ids(ids: np.ndarray | None, count: int) -> np.ndarray:

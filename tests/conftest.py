@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.datasets import dataset_path, write_dataset
+from harness.data.datasets import write_dataset
+from harness.data.sources import dataset_path
 
 
 @pytest.fixture(scope="session")

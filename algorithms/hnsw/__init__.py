@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from algorithms.hnsw._graph import METRICS, Graph
+from algorithms.vectors import unit_rows
 
 __all__ = ["HNSW", "METRICS"]
 FORMAT = 1
@@ -193,9 +194,3 @@ class HNSW:
         live = np.flatnonzero(ext >= 0)
         index._slot_of = dict(zip(ext[live].tolist(), live.tolist(), strict=True))
         return index
-
-
-def unit_rows(rows: np.ndarray) -> np.ndarray:
-    """Rows divided by their L2 norms (zero rows stay zero): a new array."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)

@@ -23,6 +23,7 @@ import numpy as np
 from algorithms.lsh.hashing import Hasher, USRHash, pack_signs
 from algorithms.lsh.multiprobe import probe_sequence
 from algorithms.lsh.tables import HashTables
+from algorithms.vectors import unit_rows
 
 METRICS = ("euclidean", "angular")
 
@@ -190,8 +191,7 @@ class LSHIndex:
         """Angular data is L2-normalised, as ann-benchmarks does (sec. 4.1)."""
         if self.metric != "angular":
             return X
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        return (X / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return unit_rows(X).astype(np.float32, copy=False)
 
     def _reserve(self, size: int) -> None:
         capacity = len(self._rows)

@@ -1,20 +1,38 @@
-"""The measurement protocols, by name. Each yields one `RunRecord` per run of a job."""
+"""The measurement protocols, by name.
+
+Each protocol is a module with `options(request, dataset)` (its options, checked against the
+dataset before any work; they are stored with every result) and `run(job, dataset)` (yields
+one `RunRecord` per run of a job). Shared parts live in `_measure` (build, rebuild, timed
+queries, scoring) and `_plan` (the deletion set and its ground truth). A new protocol is one
+module here and one line in `PROTOCOLS`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
-from harness.datasets import Dataset
-from harness.results import RunRecord
-from harness.runner.job import Job
+from harness.core.job import Job
+from harness.core.request import RunRequest
+from harness.core.results import RunRecord
+from harness.data.datasets import Dataset
 
-from . import churn, deletion, erasure, qps_recall
+from . import qps_recall
+from .churn import protocol as churn
+from .deletion import protocol as deletion
+from .erasure import protocol as erasure
 
-Protocol = Callable[[Job, Dataset], Iterator[RunRecord]]
+
+@dataclass(frozen=True)
+class Protocol:
+    options: Callable[[RunRequest, Dataset], dict[str, Any]]
+    run: Callable[[Job, Dataset], Iterator[RunRecord]]
+
 
 PROTOCOLS: dict[str, Protocol] = {
-    "qps-recall": qps_recall.run,
-    "deletion": deletion.run,
-    "churn": churn.run,
-    "erasure": erasure.run,
+    "qps-recall": Protocol(qps_recall.options, qps_recall.run),
+    "deletion": Protocol(deletion.options, deletion.run),
+    "churn": Protocol(churn.options, churn.run),
+    "erasure": Protocol(erasure.options, erasure.run),
 }

@@ -2,29 +2,32 @@
 
 Queries run one at a time (or as one batch with `--batch`); the best of `runs` repetitions
 gives QPS and the latency percentiles. Recall@k counts ties at the k-th true distance.
-Progress is reported per query group, never inside a timed loop.
+Progress is reported per query group, never inside a timed loop. With `pr_auc`, each group
+also gets the precision-recall curve over k' = 1..100 and its area.
 """
 
 from __future__ import annotations
 
-import gc
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from harness.datasets import Dataset
-from harness.definitions import Arguments
-from harness.groundtruth import distances_to
-from harness.metrics import knn_recall, latency_summary, pr_curve
-from harness.results import RunRecord
-from harness.runner.job import Job
-from plugins.base import BasePlugin, offers
+from harness.core.job import Job
+from harness.core.request import RunRequest
+from harness.core.results import RunRecord
+from harness.core.scoring import pr_curve
+from harness.data.datasets import Dataset
+from harness.protocols._measure import build, measure, set_query_arguments
+from plugins.base import BasePlugin
 
 #: The PR curve of `pr_auc: true`: k' = 1..PR_MAX_K against PR_RELEVANT true neighbours.
 PR_MAX_K, PR_RELEVANT = 100, 10
+
+
+def options(request: RunRequest, dataset: Dataset) -> dict[str, Any]:
+    return {"pr_auc": True} if request.pr_auc else {}
 
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
@@ -51,131 +54,3 @@ def add_pr_curve(record: RunRecord, plugin: BasePlugin, dataset: Dataset) -> Non
     precision, recall, area = pr_curve(dataset.neighbors, answers, PR_RELEVANT, PR_MAX_K)
     record.measures["pr_auc"] = area
     record.measure_arrays.update(pr_precision=precision, pr_recall=recall)
-
-
-def build(
-    plugin: BasePlugin, train: np.ndarray, learn_queries: np.ndarray | None = None
-) -> tuple[float, int]:
-    """Fit the plugin; build time in seconds and index size in bytes.
-
-    A dataset's learning queries go to a plugin offering `fit_queries` first (timed too:
-    query-aware training is part of the build).
-    """
-    before = plugin.memory_usage()
-    start = time.perf_counter()
-    if learn_queries is not None and offers(plugin, "fit_queries"):
-        plugin.fit_queries(learn_queries)
-    plugin.fit(train)
-    build_time = time.perf_counter() - start
-    return build_time, max(0, plugin.memory_usage() - before)
-
-
-def set_query_arguments(plugin: BasePlugin, query_args: Arguments) -> None:
-    if isinstance(query_args, dict):
-        plugin.set_query_arguments(**query_args)
-    else:
-        plugin.set_query_arguments(*query_args)
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Timed loops run without Python's cyclic garbage collector, as `timeit` does: a
-    collection scanning the harness's own objects would otherwise land in some query's time."""
-    enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def timed_queries(plugin: BasePlugin, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query latencies (s) and answers (-1 padded); only the `query` call is timed."""
-    times = np.empty(len(queries))
-    neighbors = np.full((len(queries), k), -1, dtype=np.int64)
-    query, clock = plugin.query, time.perf_counter
-    for i, q in enumerate(queries):
-        start = clock()
-        found = query(q, k)
-        times[i] = clock() - start
-        found = found[:k]
-        neighbors[i, : len(found)] = found
-    return times, neighbors
-
-
-def timed_batch(plugin: BasePlugin, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """One `batch_query` call; its time is shared equally among the queries."""
-    start = time.perf_counter()
-    neighbors = np.asarray(plugin.batch_query(queries, k), dtype=np.int64)
-    elapsed = time.perf_counter() - start
-    return np.full(len(queries), elapsed / len(queries)), neighbors[:, :k]
-
-
-def best_of(
-    plugin: BasePlugin, queries: np.ndarray, k: int, runs: int, batch: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """The fastest of `runs` repetitions (ann-benchmarks' best_search_time)."""
-    search = timed_batch if batch else timed_queries
-    best = None
-    for _ in range(max(1, runs)):
-        with paused_gc():
-            times, neighbors = search(plugin, queries, k)
-        if best is None or times.sum() < best[0].sum():
-            best = times, neighbors
-    return best
-
-
-def neighbor_distances(
-    metric: str, queries: np.ndarray, train: np.ndarray, neighbors: np.ndarray
-) -> np.ndarray:
-    """Distances of the returned rows to their queries; `inf` for padding or invalid ids."""
-    distances = np.full(neighbors.shape, np.inf, dtype=np.float32)
-    for i, ids in enumerate(neighbors):
-        valid = (ids >= 0) & (ids < len(train))
-        if valid.any():
-            distances[i, valid] = distances_to(metric, queries[i], train[ids[valid]])
-    return distances
-
-
-def measure(
-    plugin: BasePlugin,
-    dataset: Dataset,
-    job: Job,
-    true_distances: np.ndarray,
-    live: np.ndarray | None = None,
-) -> RunRecord:
-    """Time the test queries and score them against `true_distances`.
-
-    With a `live` mask of train rows (after deletions), a returned row that is not live
-    counts as a miss and is counted in `deleted_returned`.
-    """
-    times, neighbors = best_of(plugin, dataset.test, job.count, job.runs, job.batch)
-    distances = neighbor_distances(dataset.metric, dataset.test, dataset.train, neighbors)
-    extra = {}
-    if live is not None:
-        known = (neighbors >= 0) & (neighbors < len(live))
-        dead = known & ~live[np.where(known, neighbors, 0)]
-        distances[dead] = np.inf
-        extra["deleted_returned"] = int(dead.sum())
-    recalls = knn_recall(true_distances, distances, neighbors, job.count)
-    best_search_time = float(times.mean())
-    return RunRecord(
-        query_args=None,
-        attrs={
-            "name": str(plugin),
-            "best_search_time": best_search_time,
-            "candidates": float((neighbors >= 0).sum(axis=1).mean()),
-            "run_count": job.runs,
-            "batch_mode": job.batch,
-        },
-        arrays={"times": times, "neighbors": neighbors, "distances": distances},
-        measures={
-            "recall": float(recalls.mean()),
-            "qps": 1.0 / best_search_time,
-            **extra,
-            **latency_summary(times),
-        },
-        measure_arrays={"recalls": recalls},
-    )

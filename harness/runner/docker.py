@@ -6,7 +6,7 @@ mounted read-only, only the job's scratch folder, its results folder and the gro
 cache writable, as the invoking user (so results on the host are owned by them), pinned to
 one CPU of a pool (`cpuset_cpus`) with a hard memory limit (`mem_limit`), killed after the
 timeout, and always removed. How the container ended is diagnosed and recorded exactly as
-the local runner does (`harness.runner.local.diagnose` / `conclude`).
+the local runner does (`harness.runner.local.diagnose`, `scheduling.conclude`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.environment import PROJECT_ROOT
-from harness.results import PARTIAL
+from harness.core.environment import PROJECT_ROOT
+from harness.core.io import PARTIAL
+from harness.core.job import Job
 from harness.runner import local
-from harness.runner.job import Job
+from harness.runner.scheduling import Limits, Outcome, Session, conclude, run_jobs
 
 CODE = "/home/app"  # where the base image keeps the code; the checkout is mounted over it
 DATA = "/data"
@@ -131,7 +132,7 @@ class Runner:
         self.containers: set[Any] = set()
         self.lock = threading.Lock()
 
-    def run_job(self, job: Job, metric: str, timeout: float, memory_limit: int) -> local.Outcome:
+    def run_job(self, job: Job, metric: str, limits: Limits, session: Session) -> Outcome:
         """One container for one job; its failures are recorded as the local runner's."""
         results = Path(job.results_dir)
         job.log_path().parent.mkdir(parents=True, exist_ok=True)
@@ -142,16 +143,16 @@ class Runner:
             with tempfile.TemporaryDirectory(prefix="worker-", dir=results) as scratch:
                 (Path(scratch) / "job.json").write_text(container_job(job).to_json())
                 arguments = container_arguments(
-                    job, Path(scratch), memory_limit, str(cpu), os.getuid(), os.getgid()
+                    job, Path(scratch), limits.memory, str(cpu), os.getuid(), os.getgid()
                 )
-                code, killed_for = self._run(job, arguments, timeout)
+                code, killed_for = self._run(job, arguments, limits.timeout)
                 cause, detail = local.diagnose(
-                    returncode(code), killed_for, Path(scratch) / "status.json", timeout
+                    returncode(code), killed_for, Path(scratch) / "status.json", limits.timeout
                 )
         finally:
             self.cpus.put(cpu)
         _remove_partials(job)
-        return local.conclude(job, metric, cause, detail, time.monotonic() - start)
+        return conclude(job, metric, cause, detail, time.monotonic() - start, session)
 
     def _run(self, job: Job, arguments: dict[str, Any], timeout: float) -> tuple[int, str]:
         """Start, wait, keep the log, always remove; (exit status, why it was killed)."""
@@ -183,9 +184,7 @@ class Runner:
                     container.remove(force=True)
 
 
-def run_jobs(
-    jobs: list[Job], metric: str, timeout: float, memory_limit: int, parallelism: int = 1
-) -> list[local.Outcome]:
+def run_docker(jobs: list[Job], metric: str, limits: Limits, parallelism: int) -> list[Outcome]:
     """Run every job in its plugin's image, `parallelism` containers at a time."""
     if not jobs:
         return []
@@ -193,7 +192,7 @@ def run_jobs(
     check_images(client, jobs)
     runner = Runner(client, parallelism)
     try:
-        return local.run_jobs(jobs, metric, timeout, memory_limit, parallelism, runner.run_job)
+        return run_jobs(jobs, metric, limits, parallelism, runner.run_job)
     except BaseException:
         runner.stop_all()
         raise

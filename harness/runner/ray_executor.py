@@ -20,21 +20,21 @@ from typing import Any
 
 from tqdm import tqdm
 
-from harness.results import PARTIAL
+from harness.core.io import PARTIAL, write_bytes
+from harness.core.job import Job
 from harness.runner import local
-from harness.runner.job import Job
+from harness.runner.scheduling import Limits, Outcome, Session, conclude, outcome_line
 
 LOST = "lost"  # failure cause of a task Ray could not complete
 
 
-def run_jobs(
+def run_ray(
     jobs: list[Job],
     metric: str,
-    timeout: float,
-    memory_limit: int,
+    limits: Limits,
     address: str | None = None,
     num_cpus: float = 1,
-) -> list[local.Outcome]:
+) -> list[Outcome]:
     """Run every job as a Ray task on the cluster at `address` (default: a local instance,
     or the one `ray.init` already connected to); results are written on this machine."""
     import ray
@@ -46,8 +46,7 @@ def run_jobs(
     task = ray.remote(num_cpus=num_cpus, max_retries=0)(run_remote)
     datasets = {path: ray.put(Path(path).read_bytes()) for path in {j.dataset_path for j in jobs}}
     pending = {
-        task.remote(job.to_json(), datasets[job.dataset_path], metric, timeout, memory_limit): job
-        for job in jobs
+        task.remote(job.to_json(), datasets[job.dataset_path], metric, limits): job for job in jobs
     }
     outcomes = []
     with tqdm(total=len(pending), desc="runs", unit="job") as bar:
@@ -56,7 +55,7 @@ def run_jobs(
                 done, _ = ray.wait(list(pending), num_returns=1)
                 outcome = collect(pending.pop(done[0]), done[0], metric)
                 outcomes.append(outcome)
-                tqdm.write(local._outcome_line(outcome))
+                tqdm.write(outcome_line(outcome))
                 bar.update()
         except BaseException:  # e.g. Ctrl-C: cancel what the cluster still runs
             for ref in pending:
@@ -65,9 +64,7 @@ def run_jobs(
     return outcomes
 
 
-def run_remote(
-    job_json: str, dataset: bytes, metric: str, timeout: float, memory_limit: int
-) -> dict[str, Any]:
+def run_remote(job_json: str, dataset: bytes, metric: str, limits: Limits) -> dict[str, Any]:
     """The task body, on a node: the local runner's `run_job` in a scratch folder.
 
     Returns the outcome and every file written, keyed by its path relative to the results
@@ -81,7 +78,7 @@ def run_remote(
         job.dataset_path = str(data / Path(job.dataset_path).name)
         Path(job.dataset_path).write_bytes(dataset)
         job.results_dir = str(results)
-        outcome = local.run_job(job, metric, timeout, memory_limit)
+        outcome = local.run_job(job, metric, limits, Session())
         files = {
             str(path.relative_to(results)): path.read_bytes()
             for path in sorted(results.rglob("*"))
@@ -97,7 +94,7 @@ def run_remote(
     }
 
 
-def collect(job: Job, ref: Any, metric: str) -> local.Outcome:
+def collect(job: Job, ref: Any, metric: str) -> Outcome:
     """The outcome of one task: its files written locally, or a lost task recorded as failed."""
     import ray
 
@@ -106,19 +103,8 @@ def collect(job: Job, ref: Any, metric: str) -> local.Outcome:
         reply = ray.get(ref)
     except ray.exceptions.RayError as error:
         detail = f"the Ray task did not complete (node lost or task crashed): {error}"
-        return local.conclude(job, metric, LOST, detail, time.monotonic() - start)
+        return conclude(job, metric, LOST, detail, time.monotonic() - start, Session())
     root = Path(job.results_dir)
     for relative, content in reply["files"].items():
-        write_atomically(root / relative, content)
-    return local.Outcome(job, reply["status"], reply["seconds"], reply["cause"], reply["detail"])
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write to a partial name, then rename into place: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}{PARTIAL}{os.getpid()}")
-    try:
-        partial.write_bytes(content)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+        write_bytes(root / relative, content)
+    return Outcome(job, reply["status"], reply["seconds"], reply["cause"], reply["detail"])

@@ -15,11 +15,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from harness.datasets import load_dataset
-from harness.environment import describe
+from harness.core.environment import describe
+from harness.core.job import Job
+from harness.core.results import write_result
+from harness.data.datasets import load_dataset
 from harness.protocols import PROTOCOLS
-from harness.results import write_result
-from harness.runner.job import Job
 
 
 def limit_memory(limit_bytes: int) -> None:
@@ -44,7 +44,7 @@ def die_with_runner() -> None:
 def execute(job: Job) -> None:
     dataset = load_dataset(job.dataset_path, name=job.dataset)
     environment = None
-    for record in PROTOCOLS[job.protocol](job, dataset):
+    for record in PROTOCOLS[job.protocol].run(job, dataset):
         environment = environment or describe()
         write_result(
             job.result_path(record.query_args, record.label_suffix),

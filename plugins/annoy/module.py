@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from annoy import AnnoyIndex
 
-from plugins.base import BasePlugin, as_ids, as_rows
+from plugins.base import BasePlugin, as_ids, as_rows, check_length
 
 METRICS = {"euclidean": "euclidean", "angular": "angular", "ip": "dot"}
 
@@ -47,10 +47,7 @@ class Annoy(BasePlugin):
         self.name = f"annoy(n_trees={self.n_trees}, search_k={search_k})"
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
-        if len(q) != self.dimension:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
-            )
+        check_length(q, self.dimension)
         return self.labels[self.index.get_nns_by_vector(q, k, self.search_k)]
 
     def save(self, directory: str | Path) -> None:

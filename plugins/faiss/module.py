@@ -16,15 +16,15 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
-
-faiss.omp_set_num_threads(1)
-
-
-def normalized(rows: np.ndarray) -> np.ndarray:
-    """Unit-length copies of `rows` (zero rows stay zero)."""
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return rows / np.where(norms == 0, 1, norms)
+from algorithms.vectors import unit_rows
+from plugins.base import (
+    BasePlugin,
+    as_ids,
+    as_rows,
+    check_deletable,
+    check_insertable,
+    check_length,
+)
 
 
 class FaissIndex(BasePlugin):
@@ -43,7 +43,7 @@ class FaissIndex(BasePlugin):
         raise NotImplementedError
 
     def vectors(self, rows: np.ndarray) -> np.ndarray:
-        return normalized(rows) if self.metric == "angular" else rows
+        return unit_rows(rows) if self.metric == "angular" else rows
 
     def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
         rows = self.vectors(as_rows(X))
@@ -61,11 +61,8 @@ class FaissIndex(BasePlugin):
 
     def check_query(self, q: np.ndarray) -> np.ndarray:
         """`q` as one row; only the length is checked (FAISS converts the dtype itself)."""
-        if len(q) != self.dimension:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
-            )
-        return normalized(q)[None] if self.metric == "angular" else q[None]
+        check_length(q, self.dimension)
+        return unit_rows(q)[None] if self.metric == "angular" else q[None]
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         _, labels = self.index.search(self.check_query(q), k)

@@ -18,8 +18,6 @@ from plugins.base import (
     as_ids,
     as_query,
     as_rows,
-    check_deletable,
-    check_insertable,
 )
 
 
@@ -70,11 +68,12 @@ class FieldIndexPlugin(BasePlugin):
         return self.index.search(as_query(q, self.index.dimension), k, **self.query_args)
 
     def delete(self, ids: np.ndarray) -> None:
-        self.index.delete(check_deletable(ids, self.index.live))
+        # FieldIndex checks the ids itself (unknown or repeated: KeyError, nothing changed)
+        self.index.delete(np.asarray(ids, dtype=np.int64).reshape(-1))
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = as_rows(X, self.index.dimension)
-        self.index.insert(rows, check_insertable(ids, len(rows), self.index.live))
+        self.index.insert(rows, as_ids(ids, len(rows)))  # FieldIndex refuses present ids
 
     def compact(self) -> None:
         self.index.compact()

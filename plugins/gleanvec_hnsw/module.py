@@ -9,40 +9,27 @@ statistics (kept per cluster) and the deletion semantics are those of `leanvec-h
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from algorithms.gleanvec import GleanVec
-from plugins.leanvec_hnsw.module import LeanVecHnsw
+from plugins._common.multistep import MultiStepPlugin
 
 
-class GleanVecHnsw(LeanVecHnsw):
-    """Build: `C` (clusters) besides `leanvec-hnsw`'s; query: `ef`, `kappa`, `d`."""
+class GleanVecHnsw(MultiStepPlugin):
+    """Build: `C` (clusters) besides the shared multi-step arguments; query: `ef`, `kappa`, `d`."""
 
     label = "gleanvec-hnsw"
 
-    def __init__(
-        self,
-        metric: str,
-        M: int = 16,
-        efConstruction: int = 200,
-        C: int = 16,
-        d_max: int | None = None,
-        refresh_every: int = 10_000,
-        bits: int = 8,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, metric: str, C: int = 16, **multistep_args: Any) -> None:
+        super().__init__(metric, **multistep_args)
         if C < 1:
             raise ValueError(f"C (clusters) must be >= 1, got {C}")
         self.C = C
-        super().__init__(
-            metric, M, efConstruction, d_max, refresh_every=refresh_every, bits=bits, seed=seed
-        )
 
-    def build_description(self) -> str:
-        return (
-            f"M={self.M}, efConstruction={self.ef_construction}, C={self.C}, "
-            f"d_max={self.d_max}, bits={self.bits}"
-        )
+    def build_arguments(self) -> dict[str, Any]:
+        return {**super().build_arguments(), "C": self.C}
 
     def reducer(self, dimension: int, d_max: int, rows: np.ndarray) -> GleanVec:
         reducer = GleanVec(dimension, self.C, d_max, self.refresh_every, self.learn_queries)

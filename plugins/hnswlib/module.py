@@ -11,7 +11,14 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
+from plugins.base import (
+    BasePlugin,
+    as_ids,
+    as_rows,
+    check_deletable,
+    check_insertable,
+    check_length,
+)
 
 SPACES = {"euclidean": "l2", "angular": "cosine", "ip": "ip"}
 
@@ -53,10 +60,7 @@ class Hnswlib(BasePlugin):
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         # The hot path: hnswlib converts the dtype itself but would silently misread a vector
         # of the wrong length, so only the length is checked here (not `as_query`'s copy).
-        if len(q) != self.dimension:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
-            )
+        check_length(q, self.dimension)
         k = min(k, len(self.live))
         if k == 0:
             return np.zeros(0, dtype=np.int64)

@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import scann
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
-
-
-def normalized(rows: np.ndarray) -> np.ndarray:
-    """Unit-length copies of `rows` (zero rows stay zero)."""
-    norms = np.linalg.norm(rows, axis=-1, keepdims=True)
-    return rows / np.where(norms == 0, 1, norms)
+from algorithms.vectors import unit_rows
+from plugins.base import (
+    BasePlugin,
+    as_ids,
+    as_rows,
+    check_deletable,
+    check_insertable,
+    check_length,
+)
 
 
 class Scann(BasePlugin):
@@ -50,7 +52,7 @@ class Scann(BasePlugin):
         self.row_of = {int(label): i for i, label in enumerate(self.labels)}
         self.dimension = rows.shape[1]
         if self.metric == "angular":
-            rows = normalized(rows)
+            rows = unit_rows(rows)
         threshold = self.avq_threshold if self.distance == "dot_product" else float("nan")
         builder = scann.scann_ops_pybind.builder(rows, 10, self.distance)
         builder.set_n_training_threads(1)
@@ -77,10 +79,7 @@ class Scann(BasePlugin):
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         # Dot-product ranking does not depend on the query's norm: no normalising copy.
-        if len(q) != self.dimension:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
-            )
+        check_length(q, self.dimension)
         rows, _ = self.searcher.search(q, k, self.reorder, self.leaves_to_search)
         return self.labels[rows]
 
@@ -100,7 +99,7 @@ class Scann(BasePlugin):
         rows = as_rows(X, self.dimension)
         labels = check_insertable(ids, len(rows), self.row_of)
         if self.metric == "angular":
-            rows = normalized(rows)
+            rows = unit_rows(rows)
         start = len(self.labels)
         self.searcher.upsert([None] * len(rows), rows, 1)
         self.labels = np.concatenate([self.labels, labels])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from algorithms.lsh.hashing import Hasher, SimHash
-from plugins.usr_lsh.module import HashingPlugin
+from plugins._common.hashing import HashingPlugin
 
 
 class SimHashPlugin(HashingPlugin):

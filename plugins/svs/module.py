@@ -19,7 +19,15 @@ from typing import ClassVar
 import numpy as np
 import svs
 
-from plugins.base import BasePlugin, as_ids, as_rows, check_deletable, check_insertable
+from algorithms.vectors import unit_rows
+from plugins.base import (
+    BasePlugin,
+    as_ids,
+    as_rows,
+    check_deletable,
+    check_insertable,
+    check_length,
+)
 
 DISTANCES = {"euclidean": svs.DistanceType.L2, "angular": svs.DistanceType.Cosine}
 
@@ -49,10 +57,7 @@ class SvsVamana(BasePlugin):
 
     def check_query(self, q: np.ndarray) -> None:
         # SVS would silently search a vector of the wrong length.
-        if len(q) != self.dimension:
-            raise ValueError(
-                f"dimension mismatch: the index has {self.dimension}, the query {len(q)}"
-            )
+        check_length(q, self.dimension)
 
     def done(self) -> None:
         self.index = None
@@ -145,7 +150,7 @@ class SvsLeanVec(SvsVamana):
         if self.leanvec_dims > self.dimension:
             raise ValueError(f"leanvec_dims {self.leanvec_dims} > dimension {self.dimension}")
         if self.metric == "angular":
-            rows = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-30)
+            rows = unit_rows(rows)
         with tempfile.TemporaryDirectory() as scratch:
             path = str(Path(scratch) / "data.fvecs")
             svs.write_vecs(rows, path)

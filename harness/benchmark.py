@@ -1,0 +1,112 @@
+"""The one entry point: run a `RunRequest` and get its results.
+
+Used by the CLI (`python run.py`), the nightly suite and Python users alike:
+
+    from harness.benchmark import run
+    from harness.core.request import RunRequest
+
+    results = run(RunRequest(dataset="random-xs-20-angular", algorithms=("hnswlib",)))
+
+The request's dataset is opened (a registry set is built on first use), the protocol's
+options are checked against it, the chosen definitions are expanded into jobs, runs that
+already have a finished result are skipped (unless `force`), the rest run on the chosen
+executor, and the request's results come back as a DataFrame (one row per run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from harness.core import definitions
+from harness.core.definitions import Algorithm
+from harness.core.job import Job
+from harness.core.request import RequestError, RunRequest
+from harness.core.results import load_results
+from harness.data.datasets import Dataset, DatasetError, load_dataset
+from harness.data.sources import dataset_path
+from harness.protocols import PROTOCOLS
+from harness.runner.local import default_memory_limit, run_local
+from harness.runner.scheduling import Limits, Outcome, pending
+
+
+def run(request: RunRequest, algorithms: dict[str, Algorithm] | None = None) -> pd.DataFrame:
+    """Run what `request` asks for; its runs' results (finished earlier ones included).
+
+    `algorithms` replaces the request's definitions file (e.g. the nightly suite's chosen
+    run groups); the request's `algorithms` names still select among them.
+    """
+    if request.protocol not in PROTOCOLS:
+        raise RequestError(
+            f"unknown protocol {request.protocol!r}: use one of {', '.join(PROTOCOLS)}"
+        )
+    known = (
+        algorithms if algorithms is not None else definitions.load_algorithms(request.definitions)
+    )
+    dataset, path = open_dataset(request)
+    chosen = definitions.select(known, request.algorithms or None, dataset.metric)
+    for algorithm in chosen:
+        definitions.check_importable(algorithm)
+    jobs = plan_jobs(request, chosen, dataset, path)
+    todo, skipped = pending(jobs, request.force)
+    if skipped:
+        print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
+    execute(request, todo, dataset.metric)
+    return load_results(
+        request.results, [dataset.name], [a.name for a in chosen], [request.protocol], request.k
+    )
+
+
+def open_dataset(request: RunRequest) -> tuple[Dataset, Path]:
+    """The request's dataset (named by its registry name, or by its file's stem) and file."""
+    path = dataset_path(request.dataset, request.data_dir)
+    name = request.dataset if path != Path(request.dataset) else path.stem
+    dataset = load_dataset(path, name=name)
+    stored = dataset.neighbors.shape[1]
+    if request.k > stored:
+        raise DatasetError(
+            f"--count {request.k} exceeds the {stored} true neighbours stored in {path}; "
+            "use a smaller --count"
+        )
+    return dataset, path
+
+
+def plan_jobs(
+    request: RunRequest, chosen: list[Algorithm], dataset: Dataset, path: Path
+) -> list[Job]:
+    """One job per definition (build) of every chosen algorithm, all its query groups."""
+    options = PROTOCOLS[request.protocol].options(request, dataset)
+    return [
+        Job(
+            definition=definition,
+            dataset=dataset.name,
+            dataset_path=str(path),
+            protocol=request.protocol,
+            k=request.k,
+            runs=request.runs,
+            batch=request.batch,
+            results_dir=str(request.results),
+            query_groups=definition.query_argument_groups,
+            protocol_args=options,
+        )
+        for algorithm in chosen
+        for definition in definitions.expand(
+            algorithm, dataset.metric, dataset.dimension, request.k
+        )
+    ]
+
+
+def execute(request: RunRequest, jobs: list[Job], metric: str) -> list[Outcome]:
+    """Run the jobs on the request's executor (docker and Ray are imported only when used)."""
+    memory = request.memory_limit or default_memory_limit(request.parallelism)
+    limits = Limits(request.timeout, memory)
+    if request.executor == "docker":
+        from harness.runner.docker import run_docker
+
+        return run_docker(jobs, metric, limits, request.parallelism)
+    if request.executor == "ray":
+        from harness.runner.ray_executor import run_ray
+
+        return run_ray(jobs, metric, limits, request.ray_address)
+    return run_local(jobs, metric, limits, request.parallelism)

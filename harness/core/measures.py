@@ -1,0 +1,133 @@
+"""The registry of measures: what each figure a protocol stores means and how reports show it.
+
+In the spirit of ann-benchmarks' `plotting/metrics.py` (`all_metrics`): one entry per measure
+with its column title, unit, direction (is higher better?), display scale and rounding, and,
+where the benchmark judges by it, its threshold. The console tables, the figures, the site and
+the nightly regression check all read this module, so a threshold or a title is declared
+once. The erasure verdicts and their order live here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Better = Literal["higher", "lower"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One figure of a result file (a scalar attribute of its protocol's group)."""
+
+    name: str
+    title: str  # short column title, unit included
+    description: str
+    better: Better | None = None  # None: neither direction is a regression
+    scale: float = 1.0  # stored value * scale = shown value (seconds -> ms)
+    decimals: int = 4
+    threshold: float | None = None  # where the benchmark draws a line (see description)
+
+    def shown(self, value: Any) -> float | None:
+        """The value as displayed (scaled), or None when it is missing or not finite."""
+        try:
+            number = float(value) * self.scale
+        except (TypeError, ValueError):
+            return None
+        return number if math.isfinite(number) else None
+
+    def format(self, value: Any) -> str:
+        shown = self.shown(value)
+        return "-" if shown is None else f"{shown:.{self.decimals}f}"
+
+    def worse(self, before: float, now: float) -> bool:
+        """Whether `now` is worse than `before` in this measure's direction."""
+        if self.better == "higher":
+            return now < before
+        if self.better == "lower":
+            return now > before
+        return False
+
+
+def _measures(*entries: Measure) -> dict[str, Measure]:
+    return {m.name: m for m in entries}
+
+
+MS = 1e3
+MIB = 1 / 2**20
+
+MEASURES: dict[str, Measure] = _measures(
+    # qps-recall (and the search part of every protocol)
+    Measure(
+        "recall",
+        "recall",
+        "recall@k: share of the k answers within the k-th true distance (+1e-3)",
+        "higher",
+        threshold=0.9,  # the leaderboard's target: best QPS among runs at least this good
+    ),
+    Measure("qps", "QPS", "queries per second, 1 / mean latency", "higher", decimals=1),
+    Measure("mean_latency", "mean ms", "mean query latency", "lower", MS, 3),
+    Measure("p50_latency", "p50 ms", "median query latency", "lower", MS, 3),
+    Measure("p95_latency", "p95 ms", "95th percentile query latency", "lower", MS, 3),
+    Measure("p99_latency", "p99 ms", "99th percentile query latency", "lower", MS, 3),
+    Measure("build_time", "build s", "time to fit the index", "lower", decimals=2),
+    Measure("index_size", "index MiB", "memory the index holds after fit", "lower", MIB, 1),
+    Measure("pr_auc", "PR-AUC", "area under precision-recall over k'=1..100", "higher", 1, 3),
+    # deletion
+    Measure("single_p50", "del p50 ms", "median single-delete latency", "lower", MS),
+    Measure("single_p99", "del p99 ms", "99th percentile single-delete latency", "lower", MS),
+    Measure("single_max", "del max ms", "slowest single delete", "lower", MS),
+    Measure("batch_time", "batch s", "time of the one batch delete of the rest", "lower", 1, 3),
+    Measure("compact_time", "compact s", "time of compact() after deleting", "lower", 1, 3),
+    Measure("delete_time", "delete s", "time of all deletes of D", "lower", 1, 3),
+    Measure("rebuild_time", "rebuild s", "time to fit a fresh index on X\\D", None, 1, 2),
+    Measure("speedup", "speed-up", "rebuild time / delete time", "higher", 1, 1),
+    Measure("deleted_returned", "deleted returned", "deleted ids in answers", "lower", 1, 0),
+    # churn
+    Measure("mean_recall", "mean recall", "recall averaged over the search steps", "higher"),
+    Measure("min_recall", "min recall", "worst recall of a search step", "higher"),
+    Measure("final_recall", "final recall", "recall at the last search step", "higher"),
+    Measure("total_time", "total s", "time of every step of the runbook", "lower", 1, 2),
+    Measure("rebuilds", "rebuilds", "steps the plugin could not apply natively", "lower", 1, 0),
+    # erasure
+    Measure("leaks", "leaks", "E1: deleted ids returned in any answer", "lower", 1, 0),
+    Measure("remanent_fraction", "remanent", "E3: share of D found in saved bytes", "lower", 1, 3),
+    Measure("auc_before", "AUC before", "E4: membership AUC before deleting", None, 1, 3),
+    Measure("auc_after", "AUC after", "E4: membership AUC after deleting", None, 1, 3),
+    Measure("auc_retrain", "AUC retrain", "E4: membership AUC of a retrained index", None, 1, 3),
+    Measure(
+        "unlearning_gap",
+        "gap",
+        "E4: |AUC after - AUC retrained|; at most the threshold for `erased`",
+        "lower",
+        decimals=3,
+        threshold=0.05,
+    ),
+    Measure("recall_retrain", "retrain recall", "E2: recall of the retrained index", "higher"),
+    Measure("overlap", "overlap", "E2: shared answers with the retrained index", "higher", 1, 3),
+)
+
+#: The leaderboard's recall target and the erasure verdict's membership-gap tolerance.
+RECALL_TARGET: float = MEASURES["recall"].threshold
+GAP_TOLERANCE: float = MEASURES["unlearning_gap"].threshold
+
+#: Erasure verdicts, best first.
+VERDICTS = ("erased", "hidden", "unverified", "leaking")
+VERDICT_MEANINGS = {
+    "erased": "no leak, nothing remanent, membership within tolerance of a retrained index",
+    "hidden": "nothing returned, but the data is still there (bytes, or the attack tells)",
+    "unverified": "nothing returned, but the saved state could not be checked",
+    "leaking": "deleted ids are returned in answers",
+}
+
+
+def verdict_rank(verdict: Any) -> int:
+    """0 for the best verdict, higher for worse ones; an unknown verdict ranks worst."""
+    return VERDICTS.index(verdict) if verdict in VERDICTS else len(VERDICTS)
+
+
+def worst_verdict(verdicts: Iterable[Any]) -> str | None:
+    """The worst of some verdicts (unknown values ignored); None if there is none."""
+    known = [v for v in verdicts if v in VERDICTS]
+    return max(known, key=verdict_rank) if known else None

@@ -1,0 +1,1 @@
+"""Protocol 3, churn: its runbooks (`runbooks`) and the replay (`protocol`)."""

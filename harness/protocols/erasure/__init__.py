@@ -1,0 +1,2 @@
+"""Protocol 4, erasure: the protocol (`protocol`), its checks (`remanence`, `membership`)
+and the verdict (`verdict`)."""

@@ -1,0 +1,134 @@
+"""What every report shows, computed once: runs by protocol, Pareto fronts, parameter labels,
+deletion variants, churn steps and erasure scorecard rows.
+
+The console tables, the static figures and the website all read results through here, so
+that the same run is labelled, grouped and ranked the same way everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.core.measures import verdict_rank
+from harness.core.results import read_result
+
+
+def decoded(value: Any) -> Any:
+    """A JSON attribute (build, query or protocol arguments) as Python data."""
+    return json.loads(value) if isinstance(value, str) and value else value
+
+
+def slug(name: str) -> str:
+    """A file-name-safe, unique form of a name (a readable part and a short hash)."""
+    readable = re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-")[:40] or "x"
+    digest = hashlib.sha1(str(name).encode()).hexdigest()[:6]
+    return f"{readable}-{digest}"
+
+
+def parameters(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
+    """A run's build and query arguments as one dict (positional ones numbered)."""
+    out: dict[str, Any] = {}
+    for prefix, column in (("build", "build_args"), ("query", "query_args")):
+        value = decoded(row.get(column))
+        if isinstance(value, dict):
+            out.update(value)
+        elif isinstance(value, list):
+            out.update({f"{prefix}[{i}]": v for i, v in enumerate(value)})
+    return out
+
+
+def parameter_text(row: pd.Series | dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in parameters(row).items()) or "-"
+
+
+def build_text(build_args: Any) -> str:
+    return parameter_text({"build_args": build_args})
+
+
+def ok_runs(results: pd.DataFrame, protocol: str) -> pd.DataFrame:
+    """The successful runs of one protocol (an empty frame when there are none)."""
+    if results.empty or "protocol" not in results:
+        return pd.DataFrame()
+    return results[(results["protocol"] == protocol) & (results["status"] == "ok")].copy()
+
+
+def of_dataset(runs: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    return runs[runs["dataset"] == dataset] if not runs.empty else runs
+
+
+def pareto_front(runs: pd.DataFrame, x: str = "recall", y: str = "qps") -> pd.DataFrame:
+    """Points not dominated in (x up, y up), ordered by x: ann-benchmarks' frontier."""
+    if runs.empty:
+        return runs
+    ordered = runs.sort_values([x, y], ascending=[False, False])
+    keep, best = [], -np.inf
+    for index, value in zip(ordered.index, ordered[y], strict=True):
+        if value > best:
+            keep.append(index)
+            best = value
+    return ordered.loc[keep].sort_values(x)
+
+
+def train_size(row: pd.Series | dict[str, Any]) -> float:
+    """n, the rows the index held before deletion (stored by the deletion protocol)."""
+    value = row.get("rows_before")
+    return float(value) if value is not None and pd.notna(value) else float("nan")
+
+
+def deletion_variant(row: pd.Series | dict[str, Any]) -> str:
+    """`random 0.01 (seed 1)`: the deletion set a deletion or erasure run used."""
+    options = decoded(row.get("protocol_args")) or {}
+    return (
+        f"{options.get('policy')} {options.get('delete_count')} (seed {options.get('delete_seed')})"
+    )
+
+
+def by_variant(runs: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Deletion or erasure runs grouped by their deletion set."""
+    if runs.empty:
+        return []
+    variants = pd.Series([deletion_variant(row) for _, row in runs.iterrows()], index=runs.index)
+    return list(runs.groupby(variants))
+
+
+def churn_steps(path: str | Path) -> dict[str, list[float]]:
+    """The search steps of one churn result and the recall measured at each."""
+    arrays = read_result(path).get("measure_arrays", {})
+    return {
+        "step": [int(s) for s in arrays.get("search_step", [])],
+        "recall": [float(r) for r in arrays.get("search_recall", [])],
+    }
+
+
+def erasure_rows(erasure: pd.DataFrame) -> pd.DataFrame:
+    """One scorecard row per (algorithm, build, deletion set, state): its worst query group."""
+    runs = erasure.copy()
+    runs["recall_gap"] = runs["recall"] - runs["recall_retrain"]
+    runs["variant"] = [deletion_variant(row) for _, row in runs.iterrows()]
+    runs["rank"] = [verdict_rank(v) for v in runs["verdict"]]
+    keys = ["algorithm", "build_args", "variant", "state"]
+    worst = runs.sort_values("rank", ascending=False).groupby(keys, sort=True).head(1)
+    return worst.sort_values(keys).reset_index(drop=True)
+
+
+def k_label(runs: pd.DataFrame) -> str:
+    """The k of a set of runs ("k" when they mix several)."""
+    counts = runs["count"].dropna().unique() if "count" in runs else []
+    return str(int(counts[0])) if len(counts) == 1 else "k"
+
+
+def finite(value: Any) -> float | None:
+    """A finite float for tables and JSON, or None (JSON null, shown as '-')."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

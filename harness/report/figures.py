@@ -1,0 +1,245 @@
+"""Static figures of the results (matplotlib, PNG and SVG): `python run.py --plot`.
+
+One figure per question a reader asks of the results:
+
+- QPS-recall Pareto fronts per dataset, all algorithms, log QPS (ann-benchmarks' main plot),
+  and every raw point of each algorithm, coloured by build arguments;
+- per-delete latency against the index size n (deletion protocol);
+- recall after deletion against the same algorithm's front before deletion;
+- recall at every search step of a churn runbook;
+- the erasure scorecard (E1 leaks, E2 retrain gap, E3 remanence, E4 membership inference).
+
+Figures are `matplotlib.figure.Figure` objects drawn without pyplot, so nothing here
+changes matplotlib's global state. Names are data: a `$` in one is escaped, never mathtext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from harness.core.measures import GAP_TOLERANCE, MEASURES, RECALL_TARGET
+from harness.core.results import load_results
+from harness.report.data import (
+    build_text,
+    by_variant,
+    churn_steps,
+    erasure_rows,
+    k_label,
+    of_dataset,
+    ok_runs,
+    parameter_text,
+    pareto_front,
+    slug,
+    train_size,
+)
+
+FORMATS = ("png", "svg")
+VERDICT_COLOURS = {
+    "erased": "#2e7d32",
+    "hidden": "#f9a825",
+    "unverified": "#757575",
+    "leaking": "#c62828",
+}
+#: E2's tolerance: recall may fall this far below the retrained index's and still pass.
+RECALL_GAP_TOLERANCE = 0.01
+
+
+def plot_all(results_root: str | Path, outdir: str | Path) -> list[Path]:
+    """Every figure the results support, as PNG and SVG under `outdir`; the files written."""
+    results = load_results(results_root)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if results.empty:
+        return written
+    qps = ok_runs(results, "qps-recall")
+    deletion = ok_runs(results, "deletion")
+    churn = ok_runs(results, "churn")
+    erasure = ok_runs(results, "erasure")
+    for dataset in sorted(results["dataset"].dropna().unique()):
+        name = slug(dataset)
+        runs = of_dataset(qps, dataset)
+        if not runs.empty:
+            written += save(qps_recall_figure(runs, dataset), outdir / f"{name}-qps-recall")
+            for algorithm, points in runs.groupby("algorithm"):
+                figure = raw_points_figure(points, dataset, algorithm)
+                written += save(figure, outdir / f"{name}-{slug(algorithm)}-points")
+        for variant, group in by_variant(of_dataset(deletion, dataset)):
+            figure = recall_after_deletion_figure(group, runs, dataset, variant)
+            written += save(figure, outdir / f"{name}-deletion-{slug(variant)}")
+        for runbook, figure in churn_figures(of_dataset(churn, dataset), dataset):
+            written += save(figure, outdir / f"{name}-churn-{slug(runbook)}")
+        scorecard = of_dataset(erasure, dataset)
+        if not scorecard.empty:
+            written += save(erasure_figure(scorecard, dataset), outdir / f"{name}-erasure")
+    if not deletion.empty and "single_p50" in deletion:
+        written += save(delete_latency_figure(deletion), outdir / "delete-latency")
+    return written
+
+
+def save(figure: Figure, stem: Path) -> list[Path]:
+    paths = []
+    for extension in FORMATS:
+        path = stem.with_suffix(f".{extension}")
+        figure.savefig(path, dpi=100)
+        paths.append(path)
+    return paths
+
+
+def text(value: object) -> str:
+    """A name as literal text: `$` would otherwise start mathtext."""
+    return str(value).replace("$", r"\$")
+
+
+def new_figure(height: float = 4.5) -> tuple[Figure, Axes]:
+    figure = Figure(figsize=(7, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def qps_recall_figure(runs: pd.DataFrame, dataset: str) -> Figure:
+    """Each algorithm's Pareto front of QPS (log) against recall."""
+    figure, axes = new_figure()
+    for algorithm, points in runs.groupby("algorithm"):
+        front = pareto_front(points)
+        axes.plot(front["recall"], front["qps"], marker="o", markersize=4, label=text(algorithm))
+    qps_axes(axes, f"{text(dataset)}: QPS against recall@{k_label(runs)} (Pareto fronts)")
+    return figure
+
+
+def raw_points_figure(points: pd.DataFrame, dataset: str, algorithm: str) -> Figure:
+    """Every query group of one algorithm, one colour per build, its front as a line."""
+    figure, axes = new_figure()
+    for build_args, build in points.groupby("build_args"):
+        axes.scatter(build["recall"], build["qps"], s=18, label=text(build_text(build_args)))
+    front = pareto_front(points)
+    axes.plot(front["recall"], front["qps"], color="black", linewidth=0.8, label="Pareto front")
+    qps_axes(axes, f"{text(algorithm)} on {text(dataset)}: every parameter setting")
+    return figure
+
+
+def recall_after_deletion_figure(
+    after: pd.DataFrame, before: pd.DataFrame, dataset: str, variant: str
+) -> Figure:
+    """Fronts after deleting D (solid) against the same algorithm before (dashed)."""
+    figure, axes = new_figure()
+    for algorithm, points in after.groupby("algorithm"):
+        front = pareto_front(points)
+        (line,) = axes.plot(front["recall"], front["qps"], marker="o", markersize=4)
+        line.set_label(f"{text(algorithm)} after deletion")
+        previous = before[before["algorithm"] == algorithm] if not before.empty else before
+        if not previous.empty:
+            old = pareto_front(previous)
+            axes.plot(
+                old["recall"],
+                old["qps"],
+                linestyle="--",
+                color=line.get_color(),
+                alpha=0.6,
+                label=f"{text(algorithm)} before",
+            )
+    qps_axes(axes, f"{text(dataset)}: recall after deleting {variant}")
+    return figure
+
+
+def delete_latency_figure(deletion: pd.DataFrame) -> Figure:
+    """Median single-delete latency (p99 as the bar's top) against n, per algorithm."""
+    runs = deletion.dropna(subset=["single_p50"]).copy()
+    runs["n"] = [train_size(row) for _, row in runs.iterrows()]
+    figure, axes = new_figure()
+    scale = MEASURES["single_p50"].scale
+    for algorithm, points in runs.dropna(subset=["n"]).groupby("algorithm"):
+        per_n = points.groupby("n")[["single_p50", "single_p99"]].median().reset_index()
+        p50, p99 = per_n["single_p50"] * scale, per_n["single_p99"] * scale
+        axes.errorbar(
+            per_n["n"], p50, yerr=[np.zeros(len(p50)), p99 - p50], marker="o", capsize=3,
+            label=text(algorithm),
+        )  # fmt: skip
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xlabel("n (rows in the index before deletion)")
+    axes.set_ylabel("delete latency, ms (p50; bar to p99)")
+    axes.set_title("Per-delete latency against index size")
+    axes.grid(True, which="both", alpha=0.3)
+    legend(axes)
+    return figure
+
+
+def churn_figures(churn: pd.DataFrame, dataset: str) -> Iterable[tuple[str, Figure]]:
+    """Per runbook: recall at every search step, the best query group of each build."""
+    if churn.empty:
+        return
+    for runbook, group in churn.groupby("runbook"):
+        figure, axes = new_figure()
+        for (algorithm, _), build in group.groupby(["algorithm", "build_args"]):
+            best = build.loc[build["mean_recall"].idxmax()]
+            steps = churn_steps(best["path"])
+            label = f"{text(algorithm)} {text(parameter_text(best))}"
+            axes.plot(steps["step"], steps["recall"], marker=".", label=label)
+        axes.set_xlabel("runbook step")
+        axes.set_ylabel(f"recall@{k_label(group)}")
+        axes.set_title(f"{text(dataset)}: recall under churn ({text(runbook)})")
+        axes.grid(True, alpha=0.3)
+        legend(axes)
+        yield runbook, figure
+
+
+#: The scorecard's columns: title, measure, format, and whether a value passes the check.
+SCORECARD = (
+    ("E1 leaks", "leaks", "{:.0f}", lambda v: v == 0),
+    ("E2 recall vs retrain", "recall_gap", "{:+.3f}", lambda v: v >= -RECALL_GAP_TOLERANCE),
+    ("E3 remanent", "remanent_fraction", "{:.1%}", lambda v: v == 0),
+    ("E4 AUC gap", "unlearning_gap", "{:.3f}", lambda v: v <= GAP_TOLERANCE),
+)
+
+
+def erasure_figure(erasure: pd.DataFrame, dataset: str) -> Figure:
+    """A table of E1-E4 and the verdict, green where the check passes, red where not."""
+    rows = erasure_rows(erasure)
+    columns = [title for title, *_ in SCORECARD] + ["verdict"]
+    cells, colours = [], []
+    for _, row in rows.iterrows():
+        line, tint = [], []
+        for _, column, fmt, passes in SCORECARD:
+            value = row.get(column)
+            missing = value is None or pd.isna(value)
+            line.append("-" if missing else fmt.format(value))
+            tint.append("#eeeeee" if missing else ("#c8e6c9" if passes(value) else "#ffcdd2"))
+        line.append(str(row["verdict"]))
+        tint.append(VERDICT_COLOURS.get(row["verdict"], "#eeeeee"))
+        cells.append(line)
+        colours.append(tint)
+    labels = [
+        text(f"{r['algorithm']} {build_text(r['build_args'])} [{r['variant']}, {r['state']}]")
+        for _, r in rows.iterrows()
+    ]
+    figure = Figure(figsize=(10, 0.9 + 0.35 * len(rows)), layout="constrained")
+    axes = figure.add_subplot()
+    axes.axis("off")
+    table = axes.table(
+        cellText=cells, cellColours=colours, rowLabels=labels, colLabels=columns, loc="center"
+    )
+    table.auto_set_font_size(False)
+    table.set_fontsize(8)
+    axes.set_title(f"{text(dataset)}: erasure scorecard")
+    return figure
+
+
+def qps_axes(axes: Axes, title: str) -> None:
+    axes.set_yscale("log")
+    axes.set_xlabel("recall")
+    axes.set_ylabel("queries per second (log)")
+    axes.axvline(RECALL_TARGET, color="grey", linestyle=":", linewidth=0.8)
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+    legend(axes)
+
+
+def legend(axes: Axes) -> None:
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(fontsize=7, loc="best")

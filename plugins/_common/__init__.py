@@ -1,0 +1,1 @@
+"""Adapter code several plugins share (a plugin never imports a sibling plugin)."""

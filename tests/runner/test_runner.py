@@ -1,0 +1,100 @@
+"""Fault isolation: every way a worker can die is recorded, and the runs beside it succeed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.core.environment import PROJECT_ROOT
+from harness.core.results import read_result
+from harness.runner.local import run_local
+from harness.runner.scheduling import Limits
+from tests.support.jobs import fault_job
+
+GiB = 2**30
+
+
+@pytest.mark.timeout(180)
+def test_each_fault_is_recorded_with_its_cause_and_the_normal_run_succeeds(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    expected = {
+        "Segfault": "signal",
+        "Exit": "exit",
+        "Sleep": "timeout",
+        "Allocate": "memory",
+        "AllocateShared": "memory",
+        "Raise": "exception",
+        "KilledWhileWriting": "signal",
+        "BruteForce": "",
+    }
+    jobs = [fault_job(name, tiny_dataset, tmp_path) for name in expected]
+    outcomes = run_local(jobs, "euclidean", Limits(15, GiB), parallelism=2)
+
+    causes = {o.job.definition.constructor: o.cause for o in outcomes}
+    assert causes == expected
+    for job in jobs:
+        result = read_result(job.result_path([]))
+        attrs = result["attrs"]
+        if job.definition.constructor == "BruteForce":
+            assert attrs["status"] == "ok"
+            assert result["measures"]["recall"] == 1.0
+        else:
+            assert attrs["status"] == "failed"
+            assert attrs["failure_cause"] == expected[job.definition.constructor]
+    details = {o.job.definition.constructor: o.detail for o in outcomes}
+    assert "SIGSEGV" in details["Segfault"]
+    assert "code 1" in details["Exit"]
+    assert "planted failure in fit" in details["Raise"]
+    assert "MemoryError" in details["Allocate"]
+    assert "resident memory" in details["AllocateShared"]
+    assert "SIGKILL" in details["KilledWhileWriting"]
+    leftovers = [p.name for p in tmp_path.rglob("*") if ".partial-" in p.name]
+    assert leftovers == [], "a worker killed mid-write left a partial result file"
+
+
+def test_workers_run_blas_and_openmp_on_one_thread(tiny_dataset: Path, tmp_path: Path) -> None:
+    job = fault_job("ReportsThreads", tiny_dataset, tmp_path)
+    [outcome] = run_local([job], "euclidean", Limits(60, 4 * GiB))
+    assert outcome.status == "ok", outcome.detail
+    assert read_result(job.result_path([]))["attrs"]["name"] == "threads=1"
+
+
+INTERRUPTED_RUNNER = """
+import signal
+import sys
+from pathlib import Path
+# as at a terminal: a shell that starts us in the background would have SIGINT ignored
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from tests.support.jobs import fault_job
+from harness.runner.local import run_local
+from harness.runner.scheduling import Limits
+jobs = [fault_job("Sleep", Path(sys.argv[1]), Path(sys.argv[2])) for _ in range(3)]
+run_local(jobs, "euclidean", Limits(600, 2**31), parallelism=1)
+"""
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_or_killed_runner_stops_its_workers_and_records_nothing(
+    tiny_dataset: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    runner = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_RUNNER, str(tiny_dataset), str(tmp_path)],
+        cwd=PROJECT_ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while not (workers := psutil.Process(runner.pid).children(recursive=True)):
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.2)
+    time.sleep(2)
+    runner.send_signal(stop)
+    runner.wait(30)
+    psutil.wait_procs(workers, timeout=10)
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+    assert list(tmp_path.rglob("*.hdf5")) == [], "an interrupted run is not a plugin failure"
