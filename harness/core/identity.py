@@ -35,7 +35,7 @@ CHUNK_BYTES = 1 << 24
 
 def canonical(identity: dict[str, Any]) -> str:
     """The one text of an identity: JSON, keys sorted, no spaces."""
-    return json.dumps(identity, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(identity, sort_keys=True, separators=(",", ":"))
 
 
 def digest(text: str) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from pathlib import Path
 
 import pytest
 
+from harness import benchmark
 from harness.core.pathnames import (
     MAX_COMPONENT,
     algorithm_component,
@@ -18,6 +20,9 @@ from harness.core.pathnames import (
     options_label,
     run_label,
 )
+from harness.core.request import RunRequest
+from harness.core.results import load_results
+from plugins.bruteforce.module import BruteForce
 
 HOSTILE = [
     "/", "..", ".", "../..", "a/../b", "/etc/passwd", "..\\..\\x", "./hidden", ".hidden",
@@ -113,3 +118,67 @@ def test_run_labels_split_back_into_their_groups() -> None:
     groups = [arguments_label({"a_": "_"}), arguments_label(["__"]), options_label({"p": "x_"})]
     label = run_label(*groups)
     assert label.split("__") == groups
+
+
+class AnyArguments(BruteForce):
+    """Exact search that takes any build arguments: the names and values are the test."""
+
+    def __init__(self, metric: str, *args: object, **kwargs: object) -> None:
+        super().__init__(metric)
+
+
+HOSTILE_DEFINITIONS = r"""
+"../../../escaped":
+  module: tests.core.test_pathnames
+  constructor: AnyArguments
+  docker_image: none
+  run_groups:
+    "../../group":
+      args: {path: "../../../../escaped-log", "a/b": "..", ".": "\0"}
+      query_args: {ef: ["/etc/passwd", "..", "\x1b[31m"]}
+"x-batch":
+  module: tests.core.test_pathnames
+  constructor: AnyArguments
+  docker_image: none
+  run_groups: {plain: {}}
+"x":
+  module: tests.core.test_pathnames
+  constructor: AnyArguments
+  docker_image: none
+  run_groups: {plain: {}}
+".hidden":
+  module: tests.core.test_pathnames
+  constructor: AnyArguments
+  docker_image: none
+  run_groups: {plain: {args: [".", "/"]}}
+"""
+
+
+def test_hostile_names_and_arguments_stay_inside_results_and_visible(
+    tiny_dataset: Path, tmp_path: Path
+) -> None:
+    definitions = tmp_path / "algos.yaml"
+    definitions.write_text(HOSTILE_DEFINITIONS)
+    results = tmp_path / "deep" / "results"
+    common = {"dataset": str(tiny_dataset), "definitions": definitions, "results": results}
+    names = ("../../../escaped", "x-batch", "x", ".hidden")
+    plain = benchmark.run(RunRequest(algorithms=names, runs=1, **common))
+    batch = benchmark.run(RunRequest(algorithms=("x",), runs=1, batch=True, **common))
+    assert (plain["status"] == "ok").all() and len(plain) == 6 and len(batch) == 1
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and results not in p.parents]
+    assert outside == [definitions], "nothing is written outside --results"
+    for path in results.rglob("*"):
+        assert is_safe(path.name) or path.name.endswith((".hdf5", ".h5", ".log")), path
+        assert not path.name.startswith(".")
+    everything = load_results(results)
+    assert sorted(set(everything["algorithm"])) == sorted(names)
+    args = {json.dumps(json.loads(a), sort_keys=True) for a in everything["build_args"]}
+    assert (
+        json.dumps({"path": "../../../../escaped-log", "a/b": "..", ".": "\0"}, sort_keys=True)
+        in args
+    )
+    queries = {json.loads(q)["ef"] for q in everything["query_args"] if "ef" in q}
+    assert queries == {"/etc/passwd", "..", "\x1b[31m"}
+    x = everything[everything["algorithm"] == "x"]
+    assert sorted(x["batch_mode"]) == [False, True]  # `x-batch` is not the batch folder of `x`
+    assert len(everything[everything["algorithm"] == "x-batch"]) == 1
