@@ -53,11 +53,12 @@ def run(request: RunRequest, algorithms: dict[str, Algorithm] | None = None) -> 
         definitions.check_importable(algorithm)
     jobs = plan_jobs(request, chosen, dataset, path)
     planned = [job.run_id(q) for job in jobs for q in job.query_groups]
+    folders = {job.result_path(q).parent for job in jobs for q in job.query_groups}
     todo, skipped = pending(jobs, request.force)
     if skipped:
         print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
     execute(request, todo, dataset.metric)
-    return load_results(request.results, runs=planned)
+    return load_results(request.results, runs=planned, folders=folders)
 
 
 def open_dataset(request: RunRequest) -> tuple[Dataset, Path]:

@@ -11,7 +11,7 @@ from typing import Any
 from harness.core import identity as identities
 from harness.core import pathnames
 from harness.core.definitions import Arguments, Definition, arguments_label
-from harness.core.results import is_finished, result_path
+from harness.core.results import ANN_ALGORITHM, is_finished, result_path
 
 #: The protocol options that make a run's variant, in this order; others (e.g. how many
 #: single deletes are timed, the erasure samples' seed) change the measurement, not what is
@@ -121,7 +121,7 @@ class Job:
         return {
             "status": status,
             "algorithm": self.definition.algorithm,
-            "algo": self.definition.algorithm,
+            ANN_ALGORITHM: self.definition.algorithm,
             "dataset": self.dataset,
             "count": self.k,
             "distance": metric,

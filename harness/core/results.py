@@ -48,6 +48,8 @@ RESULT_SUFFIX = ".hdf5"
 FAILED_SUFFIX = ".failed.h5"
 #: The protocol whose files sit where ann-benchmarks reads them.
 ANN_PROTOCOL = "qps-recall"
+#: ann-benchmarks' name of the `algorithm` attribute (its plotting reads only this one).
+ANN_ALGORITHM = "algo"
 #: The folder of each other protocol's tree: `protocol=<name>`.
 PROTOCOL_FOLDER = "protocol="
 #: Characters a run label may hold besides the safe ones: its separators and escapes.
@@ -194,12 +196,15 @@ def load_results(
     protocols: Iterable[str] | None = None,
     count: int | None = None,
     runs: Iterable[str] | None = None,
+    folders: Iterable[Path] | None = None,
 ) -> pd.DataFrame:
     """Every run under `root` as one row: its attributes and its protocol's scalar measures,
     `run_id` (the digest of its identity), `dataset_sha256` and `path`.
 
     Filters match the attributes (the original names): `datasets`, `algorithms`,
-    `protocols`, `count` (k), `runs` (run ids, e.g. those one request planned). A file that
+    `protocols`, `count` (k), `runs` (run ids, e.g. those one request planned); `folders`
+    reads only the files directly in those folders (a request's own, not a whole tree of
+    thousands of runs). A file that
     cannot be read as a result is skipped with a `ResultFileWarning` naming it, and so are
     files without an identity (earlier versions, other tools), which are never reused.
     Where a run has both a result and a failure record (a writer stopped between the two),
@@ -215,7 +220,7 @@ def load_results(
     }
     latest: dict[Path, dict[str, Any]] = {}
     stale: list[Path] = []
-    for path in result_files(root):
+    for path in result_files(root, folders):
         try:
             row = read_row(path)
         except SkippedFile as error:
@@ -240,12 +245,17 @@ def load_results(
     return _told_apart(pd.DataFrame(list(latest.values())))
 
 
-def result_files(root: str | Path) -> list[Path]:
-    """Every result and failure record under `root` (partial files excluded), sorted."""
-    found = []
-    for folder, _, names in os.walk(root):
-        found += [Path(folder, n) for n in names if n.endswith((RESULT_SUFFIX, FAILED_SUFFIX))]
-    return sorted(found)
+def result_files(root: str | Path, folders: Iterable[Path] | None = None) -> list[Path]:
+    """Every result and failure record under `root`, or directly in `folders` (partial
+    files excluded), sorted."""
+    if folders is None:
+        listed = [(folder, names) for folder, _, names in os.walk(root)]
+    else:
+        listed = [
+            (f, [p.name for p in Path(f).iterdir()]) for f in set(folders) if Path(f).is_dir()
+        ]
+    suffixes = (RESULT_SUFFIX, FAILED_SUFFIX)
+    return sorted(Path(f, n) for f, names in listed for n in names if n.endswith(suffixes))
 
 
 def read_row(path: Path) -> dict[str, Any] | None:
@@ -269,6 +279,7 @@ def read_row(path: Path) -> dict[str, Any] | None:
     identity = json.loads(row["identity"])
     row.update(run_id=digest(row["identity"]), dataset_sha256=identity["dataset_sha256"])
     row["path"] = str(path)
+    row.pop(ANN_ALGORITHM, None)  # ann-benchmarks' copy of `algorithm`
     return row
 
 

@@ -19,7 +19,7 @@ import pytest
 from harness import benchmark
 from harness.core import identity
 from harness.core.request import RunRequest
-from harness.core.results import ResultFileWarning, result_files
+from harness.core.results import ResultFileWarning, load_results, result_files
 from harness.data.datasets import load_dataset, write_dataset
 
 SKIPPED = "skipping"
@@ -207,10 +207,12 @@ def test_a_result_of_an_earlier_version_is_redone_never_reused(tmp_path: Path, c
     old_layout = results / "tiny-8-euclidean" / "10" / "bruteforce" / "qps-recall" / "old.hdf5"
     old_layout.parent.mkdir()
     shutil.copy(path, old_layout)
-    with pytest.warns(ResultFileWarning, match="without a run identity"):
-        frame, skipped = run(capsys, data, results)
+    frame, skipped = run(capsys, data, results)
     assert not skipped and frame["recall"].tolist() == [1.0]
     assert old_layout.exists(), "a file the user did not ask to delete stays"
+    with pytest.warns(ResultFileWarning, match="without a run identity") as caught:
+        everything = load_results(results)
+    assert str(old_layout) in str(caught[0].message) and len(everything) == 1
 
 
 def test_a_dataset_is_hashed_once_however_many_runs_it_has(tmp_path: Path, monkeypatch) -> None:

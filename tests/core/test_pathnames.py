@@ -114,6 +114,14 @@ def test_dict_order_does_not_change_the_label_but_positional_order_does() -> Non
     assert arguments_label({}) == arguments_label([]) == "default"
 
 
+def test_run_labels_are_readable_and_bounded() -> None:
+    build, query = arguments_label({"M": 16, "efConstruction": 200}), arguments_label({"ef": 40})
+    assert run_label(build, query) == "M=16,efConstruction=200__ef=40"
+    assert run_label(arguments_label([]), arguments_label([])) == "default__default"
+    long = run_label(arguments_label({"name": "x" * 300}), arguments_label({"path": "a/b c"}))
+    assert is_safe(long) and long.startswith("name=xxx")
+
+
 def test_run_labels_split_back_into_their_groups() -> None:
     groups = [arguments_label({"a_": "_"}), arguments_label(["__"]), options_label({"p": "x_"})]
     label = run_label(*groups)
