@@ -9,8 +9,10 @@ Used by the CLI (`python run.py`), the nightly suite and Python users alike:
 
 The request's dataset is opened (a registry set is built on first use), the protocol's
 options are checked against it, the chosen definitions are expanded into jobs, runs that
-already have a finished result are skipped (unless `force`), the rest run on the chosen
-executor, and the request's results come back as a DataFrame (one row per run).
+already have a finished result of the same identity are skipped (unless `force`; the
+identity covers the dataset's and runbook's contents, k, batch mode, `runs` and the protocol
+options, `harness.core.identity`), the rest run on the chosen executor, and the request's
+results come back as a DataFrame (one row per run, exactly the runs it planned).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 
 from harness.core import definitions
 from harness.core.definitions import Algorithm
+from harness.core.identity import dataset_digest, option_files
 from harness.core.job import Job
 from harness.core.request import RequestError, RunRequest
 from harness.core.results import load_results
@@ -49,13 +52,13 @@ def run(request: RunRequest, algorithms: dict[str, Algorithm] | None = None) -> 
     for algorithm in chosen:
         definitions.check_importable(algorithm)
     jobs = plan_jobs(request, chosen, dataset, path)
+    planned = [job.run_id(q) for job in jobs for q in job.query_groups]
+    folders = {job.result_path(q).parent for job in jobs for q in job.query_groups}
     todo, skipped = pending(jobs, request.force)
     if skipped:
         print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
     execute(request, todo, dataset.metric)
-    return load_results(
-        request.results, [dataset.name], [a.name for a in chosen], [request.protocol], request.k
-    )
+    return load_results(request.results, runs=planned, folders=folders)
 
 
 def open_dataset(request: RunRequest) -> tuple[Dataset, Path]:
@@ -75,8 +78,12 @@ def open_dataset(request: RunRequest) -> tuple[Dataset, Path]:
 def plan_jobs(
     request: RunRequest, chosen: list[Algorithm], dataset: Dataset, path: Path
 ) -> list[Job]:
-    """One job per definition (build) of every chosen algorithm, all its query groups."""
+    """One job per definition (build) of every chosen algorithm, all its query groups.
+
+    The input files are hashed here, once for all jobs (`harness.core.identity`).
+    """
     options = PROTOCOLS[request.protocol].options(request, dataset)
+    dataset_sha256, files = dataset_digest(path), option_files(options)
     return [
         Job(
             definition=definition,
@@ -89,6 +96,8 @@ def plan_jobs(
             results_dir=str(request.results),
             query_groups=definition.query_argument_groups,
             protocol_args=options,
+            dataset_sha256=dataset_sha256,
+            option_files=files,
         )
         for algorithm in chosen
         for definition in definitions.expand(

@@ -8,11 +8,9 @@ expanded over its list values and passed as keywords.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import itertools
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -227,15 +225,6 @@ def arguments_label(args: Arguments) -> str:
 
 def _compact(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
-
-
-def run_label(build_args: Arguments, query_args: Arguments) -> str:
-    """File-name-safe label of one run: build arguments, `__`, query arguments."""
-    label = f"{arguments_label(build_args)}__{arguments_label(query_args)}"
-    label = re.sub(r"[^A-Za-z0-9=.,_+-]", "_", label)
-    if len(label) > 150:
-        label = f"{label[:140]}-{hashlib.sha1(label.encode()).hexdigest()[:8]}"
-    return label
 
 
 def _check_run_group(name: str, group: str, spec: Any) -> None:

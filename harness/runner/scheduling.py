@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from harness.core.job import Job
-from harness.core.results import is_finished, write_result
+from harness.core.results import write_result
 
 LOG_TAIL_LINES = 25
 
@@ -102,7 +102,7 @@ def conclude(
     """The outcome of a finished worker; every run it left without a result is recorded as
     failed with `cause` and `detail`, unless the session was interrupted (then the runs are
     simply left to be redone)."""
-    missing = [q for q in job.query_groups if not is_finished(job.result_path(q))]
+    missing = [q for q in job.query_groups if not job.is_finished(q)]
     if not cause and missing:
         cause, detail = "exit", "the worker exited normally without writing every result"
     if not cause:
@@ -118,10 +118,11 @@ def conclude(
 
 
 def pending(jobs: Iterable[Job], force: bool) -> tuple[list[Job], int]:
-    """Jobs narrowed to their runs without a finished result; and how many runs were skipped."""
+    """Jobs narrowed to their runs without a finished result of the same identity; and how
+    many runs were skipped."""
     todo, skipped = [], 0
     for job in jobs:
-        groups = [q for q in job.query_groups if force or not is_finished(job.result_path(q))]
+        groups = [q for q in job.query_groups if force or not job.is_finished(q)]
         skipped += len(job.query_groups) - len(groups)
         if groups:
             job.query_groups = groups

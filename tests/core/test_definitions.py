@@ -12,7 +12,6 @@ from harness.core.definitions import (
     combinations,
     expand,
     load_algorithms,
-    run_label,
     select,
     validate_algorithm,
 )
@@ -117,12 +116,3 @@ def test_no_names_is_the_quick_suite_of_default_run_groups() -> None:
     assert quick.name == "demo" and list(quick.run_groups) == ["b"]
     assert [a.name for a in select(algorithms, ["all"], "euclidean")] == ["demo", "plain"]
     assert list(select(algorithms, ["demo"], "euclidean")[0].run_groups) == ["a", "b"]
-
-
-def test_run_labels_are_readable_and_file_safe() -> None:
-    assert (
-        run_label({"M": 16, "efConstruction": 200}, {"ef": 40}) == "M=16_efConstruction=200__ef=40"
-    )
-    assert run_label([], []) == "default__default"
-    long = run_label({"name": "x" * 300}, {"path": "a/b c"})
-    assert len(long) <= 150 and "/" not in long and " " not in long

@@ -81,7 +81,8 @@ def test_the_command_line_runs_a_runbook_file(tiny_dataset: Path, tmp_path: Path
         == 0
     )
     path = (
-        results / "tiny-8-euclidean/10/bruteforce/churn/default__default__runbook=my-runbook.hdf5"
+        results
+        / "protocol=churn/tiny-8-euclidean/10/bruteforce/default__default__runbook=my-runbook.hdf5"
     )
     result = read_result(path)
     assert result["measure_arrays"]["search_step"].tolist() == [2, 4, 6]

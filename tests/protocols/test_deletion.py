@@ -141,11 +141,11 @@ def test_the_command_line_writes_a_deletion_result_per_policy(
             ]
         )  # fmt: skip
         assert code == 0
-    folder = results / "tiny-8-euclidean" / "10" / "bruteforce" / "deletion"
+    folder = results / "protocol=deletion" / "tiny-8-euclidean" / "10" / "bruteforce"
     names = sorted(p.name for p in folder.glob("*.hdf5"))
     assert names == [
-        "default__default__policy=cluster_delete_count=25_delete_seed=1.hdf5",
-        "default__default__policy=random_delete_count=25_delete_seed=1.hdf5",
+        "default__default__policy=cluster,delete_count=25,delete_seed=1.hdf5",
+        "default__default__policy=random,delete_count=25,delete_seed=1.hdf5",
     ]
     result = read_result(folder / names[0])
     assert result["measures"]["recall"] == 1.0 and result["measures"]["deleted"] == 25

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.core.identity import canonical
 from harness.core.results import result_path, write_result
 from harness.report.data import slug
 from harness.report.pages import nightly_page
@@ -43,7 +44,11 @@ def _write(root: Path, dataset: str, algorithm: str, protocol: str, label: str, 
         "build_time": kw.pop("build_time", 1.0),
         "index_size": 1000,
         "protocol_args": kw.pop("protocol_args", None),
-    }
+        "identity": canonical(  # one per file, as every run has its own
+            {"dataset": dataset, "dataset_sha256": "fixture", "algorithm": algorithm,
+             "protocol": protocol, "label": label}
+        ),
+    }  # fmt: skip
     attrs.update(kw.pop("attrs", {}))
     write_result(  # the folders name them too, `/` aside; the attributes are what the site shows
         result_path(

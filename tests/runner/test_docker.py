@@ -22,7 +22,7 @@ import pytest
 from dockerfile_parse import DockerfileParser
 
 from harness.core.environment import PROJECT_ROOT
-from harness.core.results import read_result
+from harness.core.results import failure_path, read_result
 from harness.runner import docker as runner
 from harness.runner import local
 from harness.runner.scheduling import Limits, Session
@@ -226,7 +226,7 @@ def test_a_container_failure_is_recorded_and_removed(
     assert (outcome.status, outcome.cause) == ("failed", cause)
     assert container.removed and container.killed == (cause == "timeout")
     assert client.arguments["user"] == f"{os.getuid()}:{os.getgid()}"
-    with h5py.File(job.result_path([]), "r") as f:
+    with h5py.File(failure_path(job.result_path([])), "r") as f:
         assert f.attrs["failure_cause"] == cause
         assert detail in f.attrs["failure_detail"]
         assert "worker output" in f.attrs["failure_detail"]  # the container's log

@@ -14,7 +14,7 @@ import ray
 
 from harness.core.definitions import Definition
 from harness.core.job import Job
-from harness.core.results import read_result
+from harness.core.results import failure_path, read_result
 from harness.runner import local, ray_executor
 from harness.runner.scheduling import Limits
 from tests.support.jobs import make_job
@@ -79,7 +79,7 @@ def test_a_crashing_plugin_is_a_failed_run(cluster, tiny_dataset: Path, tmp_path
     job = make_job("tests.support.fault_plugins", "Segfault", tiny_dataset, tmp_path)
     [outcome] = ray_executor.run_ray([job], "euclidean", Limits(TIMEOUT, MEMORY))
     assert (outcome.status, outcome.cause) == ("failed", "signal")
-    with h5py.File(job.result_path([]), "r") as f:
+    with h5py.File(failure_path(job.result_path([])), "r") as f:
         assert f.attrs["status"] == "failed"
         assert f.attrs["failure_cause"] == "signal"
         assert "SIGSEGV" in f.attrs["failure_detail"]
@@ -96,6 +96,6 @@ def test_a_lost_task_is_a_failed_run(cluster, tiny_dataset: Path, tmp_path: Path
     job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path)
     outcome = ray_executor.collect(job, dies.remote(), "euclidean")
     assert (outcome.status, outcome.cause) == ("failed", ray_executor.LOST)
-    with h5py.File(job.result_path([]), "r") as f:
+    with h5py.File(failure_path(job.result_path([])), "r") as f:
         assert f.attrs["failure_cause"] == ray_executor.LOST
         assert "Ray task did not complete" in f.attrs["failure_detail"]
