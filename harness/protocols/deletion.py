@@ -82,6 +82,12 @@ def deletion_plan(job: Job, dataset: Dataset) -> tuple[np.ndarray, np.ndarray, n
     return deleted, live, distances
 
 
+def prepare(job: Job, dataset: Dataset) -> None:
+    """Put the ground truth on X\\D in the cache ahead of the run (for a runner whose workers
+    may not write the cache); the erasure protocol's too."""
+    deletion_plan(job, dataset)
+
+
 def has_native_delete(plugin: BasePlugin) -> bool:
     return offers(plugin, "delete") and plugin.deletion != "none"
 
