@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -9,6 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: The revision of code that runs outside a git checkout (an image's), set by its runner.
+REVISION_VARIABLE = "FORGET_BENCHMARKS_REVISION"
 
 
 def cpu_model() -> str:
@@ -39,7 +42,7 @@ def git_revision() -> str:
             timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get(REVISION_VARIABLE, "unknown")
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
