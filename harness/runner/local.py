@@ -101,6 +101,12 @@ def run_jobs(
     return outcomes
 
 
+def interrupted() -> bool:
+    """Whether the runner was interrupted (Ctrl-C); a `run_one` of another runner then
+    stops its job, as `run_jobs` stops local workers."""
+    return _interrupted.is_set()
+
+
 def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome:
     """One worker subprocess for one job; failed runs are written as failure records."""
     log_path = job.log_path()
