@@ -12,6 +12,7 @@ and the others are still built; the exit status is 1 if any image failed, 2 for 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import sys
 import time
@@ -100,10 +101,18 @@ def make_wheelhouse(plugins: dict[str, list[str]]) -> None:
             wheelhouse.fill(wheelhouse.WHEELHOUSE / folder, names, base=base)
 
 
-def build(client, dockerfile: Path, tags: list[str], nocache: bool, **options) -> str:
-    """One image and its extra tags; "" on success, else why it failed."""
+def build(
+    client, dockerfile: Path, tags: list[str], nocache: bool, replaced: list[str], **options
+) -> str:
+    """One image and its extra tags; "" on success, else why it failed. The ids of images
+    the tags named before are added to `replaced`."""
+    import docker
+
     print(f"\n{tags[0]} ({dockerfile.relative_to(ROOT)}):", flush=True)
     start = time.monotonic()
+    for tag in tags:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            replaced.append(client.images.get(tag).id)
     try:
         image_id = images.build(
             client, dockerfile, tags[0], nocache=nocache, say=_say, root=ROOT, **options
@@ -115,6 +124,17 @@ def build(client, dockerfile: Path, tags: list[str], nocache: bool, **options) -
         image.tag(tag)
     print(f"  {', '.join(tags)}: built in {time.monotonic() - start:.1f} s", flush=True)
     return ""
+
+
+def remove_replaced(client, replaced: list[str]) -> None:
+    """Delete the images that rebuilt tags replaced, if nothing uses them any more (the
+    children first, so their old base can go too); cached layers of current images stay."""
+    import docker
+
+    for image_id in reversed(replaced):
+        with contextlib.suppress(docker.errors.APIError):
+            if not client.images.get(image_id).tags:
+                client.images.remove(image_id)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,22 +160,19 @@ def main(argv: list[str] | None = None) -> int:
     except (DefinitionError, DockerError, wheelhouse.WheelhouseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    failed = {}
+    failed, replaced = {}, []
     base = images.BASE_IMAGE
+    arguments = {"PYTHON_IMAGE": args.base_image}
     if error := build(
-        client,
-        ROOT / "Dockerfile",
-        [base],
-        args.no_cache,
-        buildargs={"PYTHON_IMAGE": args.base_image},
+        client, ROOT / "Dockerfile", [base], args.no_cache, replaced, buildargs=arguments
     ):
         failed[base] = error
     else:
         for folder, tags in plugins.items():
-            if error := build(
-                client, ROOT / "plugins" / folder / "Dockerfile", tags, args.no_cache
-            ):
+            dockerfile = ROOT / "plugins" / folder / "Dockerfile"
+            if error := build(client, dockerfile, tags, args.no_cache, replaced):
                 failed[", ".join(tags)] = error
+    remove_replaced(client, replaced)
     every = [base, *(", ".join(tags) for tags in plugins.values())]
     built = [t for t in every if t not in failed]
     seconds = time.monotonic() - started
