@@ -376,6 +376,23 @@ def test_a_runner_identity_names_one_process_only():
     assert reaper.Identity(f"not-{socket.gethostname()}", 1, "1.00").alive() is None
 
 
+def test_a_folder_we_may_not_delete_is_emptied_by_the_cleaner_first(tmp_path, monkeypatch):
+    folder = tmp_path / "job-x"
+    (folder / "inner").mkdir(parents=True)
+    real_rmtree, refused, cleaned = reaper.shutil.rmtree, [], []
+
+    def rmtree(path, *args, **kwargs):
+        if not refused:  # what a runner that is not root meets first
+            refused.append(path)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(reaper.shutil, "rmtree", rmtree)
+    reaper.remove_tree(folder, cleaned.append)
+    assert refused == cleaned == [folder] and not folder.exists()
+    reaper.remove_tree(folder, cleaned.append)  # gone already: nothing to do
+
+
 class FakeContainer:
     """Stands in for a container: ends as told, records whether it was removed."""
 

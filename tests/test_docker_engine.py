@@ -24,7 +24,7 @@ from harness.environment import PROJECT_ROOT, git_revision
 from harness.protocols import PREPARE
 from harness.results import load_results, read_result
 from harness.runner import docker as runner
-from harness.runner import images, reaper
+from harness.runner import images, reaper, sandbox
 from harness.runner.images import BASE_IMAGE
 from tests import jobs
 from tests.containers import docker_client, in_image, probe_image, require_images
@@ -212,6 +212,19 @@ def install(*arguments: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.timeout(600)
+def test_the_cleaner_empties_what_the_sandbox_user_locked(client, tmp_path: Path):
+    """What a runner that is not root could not delete (a folder the container's user made
+    0500), a throwaway container empties."""
+    folder = tmp_path / "job-x"
+    (folder / "locked").mkdir(parents=True)
+    (folder / "locked" / "file").write_text("made in the container")
+    for path in (folder / "locked", folder / "locked" / "file"):
+        os.chown(path, sandbox.SANDBOX_UID, sandbox.SANDBOX_UID)
+    (folder / "locked").chmod(0o500)
+    reaper.cleaner(client, BASE_IMAGE)(folder)
+    assert folder.is_dir() and not any(folder.iterdir())
+
+
 def test_an_unchanged_image_is_not_built_again(client):
     require_images(client, "forget-benchmarks-bruteforce")
     base = client.images.get(BASE_IMAGE).labels[images.PYTHON_IMAGE_LABEL]
