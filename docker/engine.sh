@@ -48,7 +48,7 @@ stop() {
   [[ -f $PIDFILE ]] || { echo "no engine started by this script: nothing to stop"; return 0; }
   local pid
   pid=$(cat "$PIDFILE")
-  if kill -0 "$pid" 2>/dev/null; then
+  if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == dockerd ]]; then  # not a reused pid
     kill -TERM "$pid"
     for ((i = 0; i < 60; i++)); do
       kill -0 "$pid" 2>/dev/null || break
