@@ -248,6 +248,13 @@ def test_a_failed_build_leaves_no_container(client, tmp_path: Path):
     assert {c.id for c in client.containers.list(all=True)} == before
 
 
+def test_a_build_has_no_network(client, tmp_path: Path):
+    probe = "import socket; socket.create_connection(('deb.debian.org', 80), timeout=5)"
+    (tmp_path / "Dockerfile").write_text(f'FROM {BASE_IMAGE}\nRUN python -c "{probe}"\n')
+    with pytest.raises(images.BuildError, match=r"gaierror|unreachable|resolution"):
+        images.build(client, tmp_path / "Dockerfile", "forget-benchmarks-online", root=tmp_path)
+
+
 @pytest.mark.timeout(600)
 def test_svs_leanvec_exiting_on_this_cpu_is_a_failed_run(client, xs_angular: Path, tmp_path):
     """SVS's LeanVec exits the process on non-Intel CPUs: a recorded failure, not a crash."""
