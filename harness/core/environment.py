@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 #: The folder holding the `harness` package (the checkout, or site-packages when installed).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+#: The revision of code that runs outside a git checkout (an image's), set by its runner.
+REVISION_VARIABLE = "FORGET_BENCHMARKS_REVISION"
 
 
 def cpu_model() -> str:
@@ -40,7 +43,7 @@ def git_revision() -> str:
             timeout=10,
         )
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return os.environ.get(REVISION_VARIABLE, "unknown")
     return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 

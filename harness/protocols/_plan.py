@@ -48,3 +48,9 @@ def deletion_plan(job: Job, dataset: Dataset) -> DeletionPlan:
         cache_dir(job.dataset_path, job.dataset), label, dataset, np.flatnonzero(live), job.k
     )
     return DeletionPlan(deleted, live, distances)
+
+
+def prepare_deletion(job: Job, dataset: Dataset) -> None:
+    """Put the ground truth on X\\D in the cache ahead of the run (for a runner whose workers
+    may not write the cache); the deletion and erasure protocols share it."""
+    deletion_plan(job, dataset)

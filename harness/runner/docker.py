@@ -1,12 +1,14 @@
 """The docker runner: the same worker as the local runner, inside the plugin's image.
 
-Each job runs `python -m harness.runner.worker` in a fresh container of its definition's
-`docker_image` (built by `python install.py`): network disabled, the checkout and the dataset
-mounted read-only, only the job's scratch folder, its results folder and the ground-truth
-cache writable, as the invoking user (so results on the host are owned by them), pinned to
-one CPU of a pool (`cpuset_cpus`) with a hard memory limit (`mem_limit`), killed after the
-timeout, and always removed. How the container ended is diagnosed and recorded exactly as
-the local runner does (`harness.runner.local.diagnose`, `scheduling.conclude`).
+Each job runs `python -m harness.runner.worker` in a fresh, hardened container of its
+definition's `docker_image` (built by `python install.py`; the sandbox: `sandbox`), pinned to
+one CPU of a pool (`cpuset_cpus`) with a hard memory limit, killed after the timeout, and
+always removed. Before any container starts, the engine must answer, every image must exist
+and carry the checkout's code, and the ground truth the jobs read is computed here and
+mounted read-only. Containers are labelled with the runner's identity: a reaper removes them
+if the runner dies, and a runner starting up removes those of runners that are gone
+(`reaper`). How a container ended is diagnosed and recorded exactly as the local runner does
+(`harness.runner.local.diagnose`, `harness.runner.scheduling.conclude`).
 """
 
 from __future__ import annotations
@@ -21,21 +23,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.core.environment import PROJECT_ROOT
-from harness.core.io import PARTIAL
+from harness.core.environment import git_revision
 from harness.core.job import Job
-from harness.runner import local
+from harness.data.datasets import load_dataset
+from harness.data.gt_cache import cache_dir
+from harness.protocols import PROTOCOLS
+from harness.runner import local, reaper, sandbox
+from harness.runner.images import BASE_IMAGE, SOURCE_LABEL, source_digest
 from harness.runner.scheduling import Limits, Outcome, Session, conclude, run_jobs
 
-CODE = "/home/app"  # where the base image keeps the code; the checkout is mounted over it
-DATA = "/data"
-RESULTS = "/results"
-SCRATCH = "/job"
-BASE_IMAGE = "forget-benchmarks-base"
+WAIT_SECONDS = 1.0  # between looks at an interrupted runner while a container runs
 
 
 class DockerError(RuntimeError):
-    """No engine answers, or an image is missing: nothing was run."""
+    """No engine answers, or an image is missing or stale: nothing was run."""
 
 
 def engine() -> Any:
@@ -47,73 +48,50 @@ def engine() -> Any:
         client.ping()
     except Exception as error:  # the SDK raises several types for "nothing answers"
         raise DockerError(
-            f"no Docker engine answers ({error}); start the Docker daemon (or set DOCKER_HOST) "
-            "or run with --executor local"
+            f"no Docker engine answers ({error}); start one (`sudo bash docker/engine.sh "
+            "start`, or set DOCKER_HOST) or run with --executor local"
         ) from None
     return client
 
 
 def check_images(client: Any, jobs: list[Job]) -> None:
-    """Every image the jobs need exists, before any work."""
+    """Every image the jobs need exists and holds this checkout's code, before any work."""
     import docker
 
+    digest = source_digest()
     for image in sorted({job.definition.docker_image for job in jobs}):
+        algorithm = next(j.definition.algorithm for j in jobs if j.definition.docker_image == image)
+        rebuild = f"`python install.py --algorithm {algorithm}`"
         try:
-            client.images.get(image)
+            labels = client.images.get(image).labels or {}
         except docker.errors.ImageNotFound:
-            algorithm = next(
-                j.definition.algorithm for j in jobs if j.definition.docker_image == image
-            )
+            raise DockerError(f"image {image!r} is missing: build it with {rebuild}") from None
+        if labels.get(SOURCE_LABEL) != digest:
             raise DockerError(
-                f"image {image!r} is missing: build it with `python install.py --algorithm "
-                f"{algorithm}`"
-            ) from None
+                f"image {image!r} holds other code than this checkout (it changed since the "
+                f"image was built): rebuild it with {rebuild}"
+            )
 
 
-def container_job(job: Job) -> Job:
-    """The job as the worker inside the container sees it: paths under the mounts."""
-    inner = Job.from_json(job.to_json())
-    inner.dataset_path = f"{DATA}/{Path(job.dataset_path).name}"
-    inner.results_dir = RESULTS
-    return inner
-
-
-def container_arguments(
-    job: Job, scratch: Path, memory_limit: int, cpuset: str, uid: int, gid: int
-) -> dict[str, Any]:
-    """The keyword arguments of `client.containers.run` for one job (a pure function)."""
-    dataset = Path(job.dataset_path).resolve()
-    groundtruth = dataset.parent / "groundtruth"
-    volumes = {
-        str(PROJECT_ROOT): {"bind": CODE, "mode": "ro"},
-        str(dataset.parent): {"bind": DATA, "mode": "ro"},
-        str(groundtruth): {"bind": f"{DATA}/groundtruth", "mode": "rw"},
-        str(Path(job.results_dir).resolve()): {"bind": RESULTS, "mode": "rw"},
-        str(scratch.resolve()): {"bind": SCRATCH, "mode": "rw"},
-    }
-    environment = dict.fromkeys(local.THREAD_VARIABLES, "1")
-    environment.update(PYTHONPATH=CODE, PYTHONFAULTHANDLER="1", HOME="/tmp")
-    return {
-        "image": job.definition.docker_image,
-        "command": [
-            "python",
-            "-m",
-            "harness.runner.worker",
-            f"{SCRATCH}/job.json",
-            f"{SCRATCH}/status.json",
-            str(memory_limit),
-        ],
-        "volumes": volumes,
-        "environment": environment,
-        "working_dir": CODE,
-        "user": f"{uid}:{gid}",
-        "network_disabled": True,
-        "cpuset_cpus": cpuset,
-        "mem_limit": memory_limit,
-        "memswap_limit": memory_limit,  # no swap beyond the limit: exceeding it is an OOM kill
-        "init": True,  # a real PID 1, so a crashing worker dies of its signal
-        "detach": True,
-    }
+def prepare_ground_truth(jobs: list[Job]) -> None:
+    """Compute, here, the cached ground truth every job will read (its container can only
+    read the cache), and check that the container's user may read it and the dataset."""
+    done: set[tuple[str, str, str, int]] = set()
+    datasets: dict[str, Any] = {}
+    for job in jobs:
+        dataset_file = Path(job.dataset_path).resolve()
+        sandbox.check_readable(dataset_file)
+        key = (str(dataset_file), job.protocol, repr(sorted(job.protocol_args.items())), job.k)
+        prepare = PROTOCOLS[job.protocol].prepare
+        if prepare is None or key in done:
+            continue
+        if key[0] not in datasets:
+            datasets[key[0]] = load_dataset(dataset_file, name=job.dataset)
+        prepare(job, datasets[key[0]])
+        done.add(key)
+        folder = cache_dir(dataset_file, job.dataset)
+        for path in [folder.parent, folder, *folder.iterdir()]:
+            sandbox.check_readable(path)
 
 
 def returncode(status_code: int) -> int:
@@ -124,48 +102,55 @@ def returncode(status_code: int) -> int:
 class Runner:
     """Runs jobs in containers, one CPU of the pool each; stops them all on interrupt."""
 
-    def __init__(self, client: Any, parallelism: int) -> None:
+    def __init__(self, client: Any, parallelism: int, identity: reaper.Identity) -> None:
         self.client = client
+        self.identity = identity
+        self.labels = {reaper.LABEL: str(identity)}
+        self.revision = git_revision()
         self.cpus: queue.Queue[int] = queue.Queue()
         for cpu in sorted(os.sched_getaffinity(0))[: max(1, parallelism)]:
             self.cpus.put(cpu)
         self.containers: set[Any] = set()
         self.lock = threading.Lock()
 
+    def scratch(self, job: Job) -> Path:
+        """This runner's folder of job folders, in the job's results folder."""
+        return Path(job.results_dir) / reaper.SCRATCH / str(self.identity)
+
     def run_job(self, job: Job, metric: str, limits: Limits, session: Session) -> Outcome:
         """One container for one job; its failures are recorded as the local runner's."""
-        results = Path(job.results_dir)
         job.log_path().parent.mkdir(parents=True, exist_ok=True)
-        (Path(job.dataset_path).resolve().parent / "groundtruth").mkdir(exist_ok=True)
+        self.scratch(job).mkdir(parents=True, exist_ok=True)
         cpu = self.cpus.get()
         start = time.monotonic()
+        folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch(job)))
         try:
-            with tempfile.TemporaryDirectory(prefix="worker-", dir=results) as scratch:
-                (Path(scratch) / "job.json").write_text(container_job(job).to_json())
-                arguments = container_arguments(
-                    job, Path(scratch), limits.memory, str(cpu), os.getuid(), os.getgid()
-                )
-                code, killed_for = self._run(job, arguments, limits.timeout)
-                cause, detail = local.diagnose(
-                    returncode(code), killed_for, Path(scratch) / "status.json", limits.timeout
+            inner = sandbox.make_job_folder(folder, job)
+            arguments = sandbox.container_arguments(
+                job, inner, limits.memory, str(cpu), self.labels, self.revision
+            )
+            code, killed_for = self._run(job, arguments, limits.timeout, session)
+            status = sandbox.harvest(job, inner) or folder / "no-status"
+            cause, detail = local.diagnose(returncode(code), killed_for, status, limits.timeout)
+            if killed_for == "memory":
+                detail = (
+                    f"the container reached its memory limit ({limits.memory / 2**30:.2f} GiB): "
+                    "the kernel killed it (OOMKilled)"
                 )
         finally:
             self.cpus.put(cpu)
-        _remove_partials(job)
+            reaper.remove_tree(folder, reaper.cleaner(self.client, job.definition.docker_image))
         return conclude(job, metric, cause, detail, time.monotonic() - start, session)
 
-    def _run(self, job: Job, arguments: dict[str, Any], timeout: float) -> tuple[int, str]:
+    def _run(
+        self, job: Job, arguments: dict[str, Any], timeout: float, session: Session
+    ) -> tuple[int, str]:
         """Start, wait, keep the log, always remove; (exit status, why it was killed)."""
         container = self.client.containers.run(**arguments)
         with self.lock:
             self.containers.add(container)
-        killed_for = ""
         try:
-            try:
-                code = container.wait(timeout=timeout)["StatusCode"]
-            except Exception:  # the engine's read timed out: the worker outlived the timeout
-                container.kill()
-                code, killed_for = 128 + signal.SIGKILL, "timeout"
+            code, killed_for = self._wait(container, timeout, session)
             container.reload()
             if container.attrs.get("State", {}).get("OOMKilled"):
                 killed_for = killed_for or "memory"
@@ -177,6 +162,23 @@ class Runner:
                 self.containers.discard(container)
         return code, killed_for
 
+    @staticmethod
+    def _wait(container: Any, timeout: float, session: Session) -> tuple[int, str]:
+        """The container's exit status, waiting at most `timeout`; killed past it (or
+        when the runner is interrupted)."""
+        deadline = time.monotonic() + timeout
+        while not session.interrupted.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                container.kill()
+                return 128 + signal.SIGKILL, "timeout"
+            try:
+                return container.wait(timeout=min(left, WAIT_SECONDS))["StatusCode"], ""
+            except Exception:  # the engine's read timed out: still running
+                continue
+        container.kill()
+        return 128 + signal.SIGKILL, ""
+
     def stop_all(self) -> None:
         with self.lock:
             for container in list(self.containers):
@@ -184,23 +186,25 @@ class Runner:
                     container.remove(force=True)
 
 
-def run_docker(jobs: list[Job], metric: str, limits: Limits, parallelism: int) -> list[Outcome]:
+def run_docker(jobs: list[Job], metric: str, limits: Limits, parallelism: int = 1) -> list[Outcome]:
     """Run every job in its plugin's image, `parallelism` containers at a time."""
     if not jobs:
         return []
     client = engine()
     check_images(client, jobs)
-    runner = Runner(client, parallelism)
+    identity = reaper.Identity.current()
+    runner = Runner(client, parallelism, identity)
+    roots = sorted({runner.scratch(job).parent for job in jobs})
+    reaper.sweep(client, roots, reaper.cleaner(client, BASE_IMAGE))
+    try:
+        prepare_ground_truth(jobs)
+    except PermissionError as error:
+        raise DockerError(str(error)) from None
+    watcher = reaper.start(identity, BASE_IMAGE, roots)
     try:
         return run_jobs(jobs, metric, limits, parallelism, runner.run_job)
     except BaseException:
         runner.stop_all()
         raise
-
-
-def _remove_partials(job: Job) -> None:
-    """Partial files of this job's runs (the container's pids mean nothing on the host)."""
-    for query_args in job.query_groups:
-        path = job.result_path(query_args)
-        for leftover in path.parent.glob(f"{path.stem}*.hdf5{PARTIAL}*"):
-            leftover.unlink(missing_ok=True)
+    finally:
+        reaper.stop(watcher)

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from harness.core import definitions
-from harness.core.environment import PROJECT_ROOT
 from harness.core.scoring import knn_recall
 from harness.data.datasets import Dataset, load_dataset
 from harness.data.groundtruth import distances_to, ground_truth
@@ -22,7 +21,8 @@ from harness.data.sources import dataset_path
 from harness.protocols._measure import neighbor_distances, set_query_arguments
 from plugins.base import BasePlugin, offers
 
-ALGORITHMS = definitions.load_algorithms(PROJECT_ROOT / "algos.yaml")
+#: The repository's definitions (found from this file: it runs inside the images too).
+ALGORITHMS = definitions.load_algorithms(Path(__file__).resolve().parents[2] / "algos.yaml")
 K = 10
 MIN_RECALL = 0.9
 MAX_BUILDS = 4  # builds tried before the algorithm is declared unable to reach MIN_RECALL

@@ -1,174 +1,181 @@
-"""The images and the docker runner.
+"""The docker runner, checked without an engine.
 
-Static checks always run: every plugin folder (also ones added later) has a Dockerfile that
-parses, builds on the base image, pip-installs the packages its code imports (pinned as in
-requirements.txt) and ends with an import check; the container arguments are composed by a
-pure function; the runner's handling of a container's end is driven with a stand-in client.
-Tests that need a Docker engine skip with the reason when none answers.
+The container arguments are a pure function checked here; what comes out of a container
+(links, other runs' names, forged status files) is filtered; runner identities tell a live
+runner from a dead one; the runner's handling of a container's end is driven with a
+stand-in client. The tests on a real engine are in test_docker_engine.py and test_sandbox.py,
+the Dockerfiles' in test_dockerfiles.py.
 """
 
 from __future__ import annotations
 
-import ast
 import os
 import re
-import sys
-from importlib.metadata import packages_distributions
+import socket
+import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
-from dockerfile_parse import DockerfileParser
 
 from harness.core.environment import PROJECT_ROOT
-from harness.core.results import failure_path, read_result
+from harness.core.results import failure_path, write_result
 from harness.runner import docker as runner
-from harness.runner import local
+from harness.runner import images, reaper, sandbox
 from harness.runner.scheduling import Limits, Session
 from tests.support.jobs import make_job
 
-PLUGINS = sorted(p.parent.name for p in (PROJECT_ROOT / "plugins").glob("*/module.py"))
-PROJECT_PACKAGES = {"plugins", "algorithms", "harness", "tests"}
-INSTRUCTIONS = {
-    "FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "LABEL", "USER", "CMD",
-    "ENTRYPOINT", "EXPOSE", "VOLUME", "SHELL", "HEALTHCHECK", "STOPSIGNAL", "ONBUILD",
-}  # fmt: skip
 MEMORY = 2**30
-DISTRIBUTIONS = packages_distributions()  # import name -> distributions (slow: once)
 
 
-def imports(path: Path) -> set[str]:
-    """Absolute module names imported anywhere in a file (lazy imports included)."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def module_file(name: str) -> Path | None:
-    """The project file of a module name, if it is one."""
-    base = PROJECT_ROOT.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def third_party(files: list[Path]) -> set[str]:
-    """Distributions imported by these files and the project modules they import."""
-    seen, todo, found = set(), list(files), set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        for name in imports(path):
-            top = name.partition(".")[0]
-            if top in PROJECT_PACKAGES:
-                if (file := module_file(name)) is not None:
-                    todo.append(file)
-            elif top not in sys.stdlib_module_names and top != "__future__":
-                found.update(DISTRIBUTIONS.get(top, [top]))
-    return found
-
-
-def pins() -> dict[str, str]:
-    """requirements.txt: normalised distribution name -> pinned version."""
-    out = {}
-    for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines():
-        if "==" in line and not line.startswith("#"):
-            name, version = line.split("==", 1)
-            out[normalise(name)] = version.strip()
-    return out
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def pip_installed(structure: list[dict]) -> dict[str, str]:
-    """Every `name==version` of a `pip install` in the RUN instructions."""
-    out = {}
-    for instruction in structure:
-        if instruction["instruction"] == "RUN" and "pip install" in instruction["value"]:
-            for name, version in re.findall(r"([A-Za-z0-9_.-]+)==([^\s&;]+)", instruction["value"]):
-                out[normalise(name)] = version
-    return out
-
-
-#: What the base image provides: the harness's own imports (it installs requirements.txt).
-CORE = {normalise(d) for d in third_party(sorted((PROJECT_ROOT / "harness").rglob("*.py")))}
-
-
-def parse(path: Path) -> list[dict]:
-    assert path.is_file(), f"{path.parent.name}: no Dockerfile; add one (see docs/cluster.md)"
-    parsed = DockerfileParser(path=str(path)).structure
-    structure = [i for i in parsed if i["instruction"] != "COMMENT"]
-    unknown = [i["instruction"] for i in structure if i["instruction"] not in INSTRUCTIONS]
-    assert structure and not unknown, f"{path}: does not parse (unknown {unknown})"
-    return structure
-
-
-def test_every_plugin_folder_is_checked():
-    assert {"bruteforce", "hnswlib", "faiss"} <= set(PLUGINS)
-
-
-@pytest.mark.parametrize("plugin", PLUGINS)
-def test_plugin_dockerfile(plugin: str):
-    folder = PROJECT_ROOT / "plugins" / plugin
-    structure = parse(folder / "Dockerfile")
-    first = next(i for i in structure if i["instruction"] != "ARG")
-    assert (first["instruction"], first["value"]) == ("FROM", runner.BASE_IMAGE), (
-        f"plugins/{plugin}/Dockerfile must start with FROM {runner.BASE_IMAGE}"
-    )
-    installed, pinned = pip_installed(structure), pins()
-    needed = {normalise(d) for d in third_party(sorted(folder.glob("*.py")))} - CORE
-    missing = sorted(needed - set(installed))
-    assert not missing, f"plugins/{plugin}/Dockerfile does not pip install {missing}"
-    drift = {n: v for n, v in installed.items() if n in pinned and pinned[n] != v}
-    assert not drift, f"plugins/{plugin}/Dockerfile pins {drift}, requirements.txt other versions"
-    last = structure[-1]
-    assert last["instruction"] == "RUN" and f"import plugins.{plugin}.module" in last["value"], (
-        f'plugins/{plugin}/Dockerfile must end with RUN python -c "import plugins.{plugin}.module"'
-    )
-
-
-def test_base_dockerfile():
-    structure = parse(PROJECT_ROOT / "Dockerfile")
-    assert structure[0]["value"].startswith("python:3.11")
-    values = [i["value"] for i in structure]
-    assert any("pip install" in v and "requirements.txt" in v for v in values)
-    copied = " ".join(i["value"] for i in structure if i["instruction"] == "COPY")
-    for needed in ("requirements.txt", "setup.py", "algorithms", "harness", "plugins"):
-        assert needed in copied, f"the base Dockerfile does not COPY {needed}"
-    assert "import harness.runner.worker" in values[-1]
+def hardened(args: dict) -> None:
+    """The sandbox every container gets, whatever the job."""
+    assert args["user"] == f"{sandbox.SANDBOX_UID}:{sandbox.SANDBOX_UID}"
+    assert args["cap_drop"] == ["ALL"] and "no-new-privileges:true" in args["security_opt"]
+    assert args["pids_limit"] == sandbox.PIDS_LIMIT and args["read_only"] is True
+    assert args["network_mode"] == "none" and "privileged" not in args
+    assert set(args["tmpfs"]) == {"/tmp"} and "size=" in args["tmpfs"]["/tmp"]
 
 
 def test_container_arguments(tiny_dataset: Path, tmp_path: Path):
     job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "res")
-    job.definition = job.definition.__class__(
-        **{**job.definition.__dict__, "docker_image": "forget-benchmarks-bruteforce"}
-    )
-    args = runner.container_arguments(job, tmp_path / "scratch", MEMORY, "1", 1000, 1001)
-    assert args["image"] == "forget-benchmarks-bruteforce"
-    assert args["network_disabled"] is True
-    assert args["user"] == "1000:1001"
+    labels = {reaper.LABEL: "me"}
+    folder = tmp_path / "job"
+    args = sandbox.container_arguments(job, folder, MEMORY, "1", labels, "abc123")
+    hardened(args)
+    assert args["image"] == job.definition.docker_image and args["labels"] == labels
     assert (args["cpuset_cpus"], args["mem_limit"], args["memswap_limit"]) == ("1", MEMORY, MEMORY)
-    volumes = args["volumes"]
-    assert volumes[str(PROJECT_ROOT)] == {"bind": runner.CODE, "mode": "ro"}
-    assert volumes[str(tiny_dataset.parent)] == {"bind": runner.DATA, "mode": "ro"}
-    assert volumes[str((tmp_path / "res").resolve())]["mode"] == "rw"
-    assert args["command"][-1] == str(MEMORY)
-    assert args["environment"]["OMP_NUM_THREADS"] == "1"
-    inner = runner.container_job(job)
-    assert inner.dataset_path == f"{runner.DATA}/{tiny_dataset.name}"
-    assert inner.result_path([]).is_relative_to(runner.RESULTS)
+    writable = [host for host, mount in args["volumes"].items() if mount["mode"] != "ro"]
+    assert writable == [str(folder.resolve())]  # only the job's own folder
+    assert args["volumes"][str(tiny_dataset.resolve())]["bind"] == f"/data/{tiny_dataset.name}"
+    assert str(PROJECT_ROOT) not in args["volumes"]  # the image carries its code
+    assert len(args["volumes"]) == 2  # no ground truth cache yet: nothing more
+    assert args["command"][-1].endswith(f"/status.json {MEMORY}")
+    environment = args["environment"]
+    assert environment["OMP_NUM_THREADS"] == "1" and environment["TMPDIR"].startswith("/job")
+    assert environment["FORGET_BENCHMARKS_REVISION"] == "abc123"
+    inner = sandbox.container_job(job)
+    assert inner.dataset_path == f"/data/{tiny_dataset.name}"
+    assert inner.result_path([]).is_relative_to("/job")
     assert job.results_dir == str(tmp_path / "res")  # the host's job is unchanged
+
+
+def test_the_ground_truth_cache_is_mounted_read_only(tiny_dataset: Path, tmp_path: Path):
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "res")
+    cache = tiny_dataset.parent / "groundtruth" / job.dataset
+    cache.mkdir(parents=True, exist_ok=True)
+    args = sandbox.container_arguments(job, tmp_path / "job", MEMORY, "0", {}, "")
+    assert args["volumes"][str(cache.resolve())] == {
+        "bind": f"/data/groundtruth/{job.dataset}",
+        "mode": "ro",
+    }
+
+
+def job_folder(job, tmp_path: Path) -> Path:
+    folder = tmp_path / "private"
+    folder.mkdir()
+    return sandbox.make_job_folder(folder, job)
+
+
+def test_only_the_jobs_own_regular_result_files_come_back(tiny_dataset: Path, tmp_path: Path):
+    results = tmp_path / "results"
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, results)
+    job.query_groups = [{"ef": 10}, {"ef": 20}]
+    inner = job_folder(job, tmp_path)
+    inside = sandbox.container_job(job)
+    own = inside.result_path({"ef": 10}).relative_to(inside.results_dir)
+    other = own.parent.parent.parent / "victim" / own.parent.name / own.name
+    secret = tmp_path / "secret"
+    secret.write_text("the host's")
+    planted = {
+        own: b"own",
+        own.with_name(own.stem + "__state=compacted.hdf5"): b"own, second state",
+        own.with_name(own.name + ".partial-7"): b"partial",
+        own.with_name(own.stem + "0.hdf5"): b"the name of no run of this job",
+        other: b"another algorithm's",
+        Path("elsewhere.hdf5"): b"outside the run folder",
+    }
+    for relative, content in planted.items():
+        path = inner / "results" / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    link = inner / "results" / inside.result_path({"ef": 20}).relative_to(inside.results_dir)
+    link.symlink_to(secret)  # a link to the host's file, named as a run of the job
+    victim = results / other
+    write_result(victim, {"status": "ok"})
+    before = victim.read_bytes()
+
+    assert sandbox.harvest(job, inner) is None  # no status file
+    copied = sorted(p.relative_to(results) for p in results.rglob("*") if p.is_file())
+    assert copied == sorted([own, own.with_name(own.stem + "__state=compacted.hdf5"), other])
+    assert (results / own).read_bytes() == b"own"
+    assert victim.read_bytes() == before
+    assert not (results / link.relative_to(inner / "results")).exists()
+    assert all(p.stat().st_uid == os.getuid() for p in results.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("content", "valid"),
+    [
+        ('{"cause": "exception", "detail": "Traceback ..."}', True),
+        ('{"cause": "memory", "detail": "MemoryError"}', True),
+        ('{"cause": "ok", "detail": "a plugin claiming success"}', False),
+        ('{"cause": "exception"}', False),
+        ("[1, 2]", False),
+        ("not json", False),
+        ('{"cause": "exception", "detail": "' + "x" * sandbox.STATUS_LIMIT + '"}', False),
+        ("link", False),
+    ],
+)
+def test_a_forged_status_file_is_not_believed(content, valid, tiny_dataset, tmp_path):
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "r")
+    inner = job_folder(job, tmp_path)
+    if content == "link":
+        (tmp_path / "host.json").write_text('{"cause": "exception", "detail": "host file"}')
+        (inner / "status.json").symlink_to(tmp_path / "host.json")
+    else:
+        (inner / "status.json").write_text(content)
+    status = sandbox.harvest(job, inner)
+    assert (status is not None) == valid
+    if valid:
+        assert status.parent == inner.parent  # out of the container's reach
+
+
+def test_an_unreadable_dataset_is_refused_with_the_fix(tmp_path: Path):
+    path = tmp_path / "private.hdf5"
+    path.write_bytes(b"")
+    path.chmod(0o600)
+    with pytest.raises(PermissionError, match=r"chmod o\+r .*private.hdf5"):
+        sandbox.check_readable(path)
+    path.chmod(0o644)
+    sandbox.check_readable(path)
+
+
+def test_a_runner_identity_names_one_process_only():
+    me = reaper.Identity.current()
+    assert reaper.Identity.parse(str(me)) == me and me.alive() is True
+    assert reaper.Identity.parse("garbage") is None and reaper.Identity.parse("1-2") is None
+    reused = reaper.Identity(me.host, me.pid, "1.00")  # the same pid, started at another time
+    assert reused.alive() is False
+    assert reaper.Identity(me.host, 2**22 + 7, me.started).alive() is False
+    assert reaper.Identity(f"not-{socket.gethostname()}", 1, "1.00").alive() is None
+
+
+def test_a_folder_we_may_not_delete_is_emptied_by_the_cleaner_first(tmp_path, monkeypatch):
+    folder = tmp_path / "job-x"
+    (folder / "inner").mkdir(parents=True)
+    real_rmtree, refused, cleaned = reaper.shutil.rmtree, [], []
+
+    def rmtree(path, *args, **kwargs):
+        if not refused:  # what a runner that is not root meets first
+            refused.append(path)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(reaper.shutil, "rmtree", rmtree)
+    reaper.remove_tree(folder, cleaned.append)
+    assert refused == cleaned == [folder] and not folder.exists()
+    reaper.remove_tree(folder, cleaned.append)  # gone already: nothing to do
 
 
 class FakeContainer:
@@ -180,6 +187,7 @@ class FakeContainer:
 
     def wait(self, timeout: float) -> dict[str, int]:
         if self.ends is None:
+            time.sleep(timeout)
             raise TimeoutError("read timed out")
         return {"StatusCode": self.ends}
 
@@ -212,7 +220,7 @@ class FakeClient:
     [
         (FakeContainer(None), "timeout", "timeout"),
         (FakeContainer(128 + 11), "signal", "SIGSEGV"),
-        (FakeContainer(137, oom=True), "memory", "memory"),
+        (FakeContainer(137, oom=True), "memory", "OOMKilled"),
         (FakeContainer(3), "exit", "code 3"),
         (FakeContainer(0), "exit", "without writing every result"),
     ],
@@ -222,38 +230,27 @@ def test_a_container_failure_is_recorded_and_removed(
 ):
     job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path)
     client = FakeClient(container)
-    outcome = runner.Runner(client, 1).run_job(job, "euclidean", Limits(5.0, MEMORY), Session())
+    identity = reaper.Identity.current()
+    outcome = runner.Runner(client, 1, identity).run_job(
+        job, "euclidean", Limits(2.0, MEMORY), Session()
+    )
     assert (outcome.status, outcome.cause) == ("failed", cause)
     assert container.removed and container.killed == (cause == "timeout")
-    assert client.arguments["user"] == f"{os.getuid()}:{os.getgid()}"
+    hardened(client.arguments)
+    assert client.arguments["labels"] == {reaper.LABEL: str(identity)}
     with h5py.File(failure_path(job.result_path([])), "r") as f:
         assert f.attrs["failure_cause"] == cause
         assert detail in f.attrs["failure_detail"]
         assert "worker output" in f.attrs["failure_detail"]  # the container's log
+    assert not list((tmp_path / reaper.SCRATCH).glob("*/*")), "the job's folder was left behind"
 
 
-def docker_client():
-    """The engine's client, or skip saying why."""
-    try:
-        return runner.engine()
-    except runner.DockerError as error:
-        pytest.skip(f"needs a Docker engine: {error}")
+def test_a_stale_image_is_refused_with_the_command_that_rebuilds_it(tiny_dataset: Path):
+    class Images:
+        def get(self, name):
+            return type("Image", (), {"labels": {images.SOURCE_LABEL: "old code"}})()
 
-
-def test_runs_in_the_image_like_the_local_runner(tiny_dataset: Path, tmp_path: Path):
-    client = docker_client()
-    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "docker")
-    job.definition = job.definition.__class__(
-        **{**job.definition.__dict__, "docker_image": "forget-benchmarks-bruteforce"}
-    )
-    try:
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, Path("r"))
+    client = type("Client", (), {"images": Images()})()
+    with pytest.raises(runner.DockerError, match=re.escape("python install.py --algorithm")):
         runner.check_images(client, [job])
-    except runner.DockerError as error:
-        pytest.skip(str(error))
-    [outcome] = runner.run_docker([job], "euclidean", Limits(300.0, MEMORY), 1)
-    assert outcome.status == "ok", outcome.detail
-    here = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "local")
-    local.run_local([here], "euclidean", Limits(300.0, MEMORY))
-    theirs, ours = read_result(job.result_path([])), read_result(here.result_path([]))
-    np.testing.assert_array_equal(theirs["arrays"]["neighbors"], ours["arrays"]["neighbors"])
-    assert job.result_path([]).stat().st_uid == os.getuid()  # owned by the invoking user

@@ -52,10 +52,7 @@ class Replay:
 
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
-    args = job.protocol_args
-    runbook = load_runbook(
-        args["runbook"], job.dataset, dataset.train, dataset.metric, args.get("runbook_seed", 1)
-    )
+    runbook = job_runbook(job, dataset)
     replay = Replay(job, dataset, np.zeros(len(dataset.train), dtype=bool))
     searches: list[list[RunRecord]] = [[] for _ in job.query_groups]
     try:
@@ -71,6 +68,39 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
             replay.plugin.done()
     for query_args, records in zip(job.query_groups, searches, strict=True):
         yield summarise(replay, runbook, query_args, records)
+
+
+def job_runbook(job: Job, dataset: Dataset) -> Runbook:
+    args = job.protocol_args
+    return load_runbook(
+        args["runbook"], job.dataset, dataset.train, dataset.metric, args.get("runbook_seed", 1)
+    )
+
+
+def prepare(job: Job, dataset: Dataset) -> None:
+    """Put the ground truth of every search step in the cache ahead of the run (for a runner
+    whose workers may not write the cache)."""
+    runbook = job_runbook(job, dataset)
+    live = np.zeros(len(dataset.train), dtype=bool)
+    for step in runbook.steps:
+        if step.operation == "search":
+            step_distances(job, dataset, runbook, step, live)
+        else:
+            live[step.ids] = step.operation == "insert"
+
+
+def step_distances(
+    job: Job, dataset: Dataset, runbook: Runbook, step: Step, live: np.ndarray
+) -> np.ndarray:
+    """True distances at a search step, over its live rows (from the cache when it exists)."""
+    _, distances = cached_ground_truth(
+        cache_dir(job.dataset_path, job.dataset),
+        f"{runbook.name}-step{step.number}",
+        dataset,
+        np.flatnonzero(live),
+        job.k,
+    )
+    return distances
 
 
 def update(replay: Replay, step: Step) -> float:
@@ -116,13 +146,7 @@ def fit_live(replay: Replay) -> float:
 def search(replay: Replay, runbook: Runbook, step: Step) -> list[RunRecord]:
     """Every query group against this step's ground truth (from the cache when it exists)."""
     job, dataset = replay.job, replay.dataset
-    _, true_distances = cached_ground_truth(
-        cache_dir(job.dataset_path, job.dataset),
-        f"{runbook.name}-step{step.number}",
-        dataset,
-        np.flatnonzero(replay.live),
-        job.k,
-    )
+    true_distances = step_distances(job, dataset, runbook, step, replay.live)
     records = []
     for query_args in job.query_groups:
         set_query_arguments(replay.plugin, query_args)
