@@ -1,13 +1,16 @@
 """Protocol 1, qps-recall: build once, then time every query group (ann-benchmarks semantics).
 
-Queries run one at a time (or as one batch with `--batch`); the best of `runs` repetitions
-gives QPS and the latency percentiles. Recall@k counts ties at the k-th true distance.
+Queries run one at a time on one core, or as one `batch_query` call with `--batch`, where the
+worker's every core is allowed (as ann-benchmarks gives batch runs all CPUs); the result
+records the thread count. The best of `runs` repetitions gives QPS and the latency
+percentiles. Recall@k counts ties at the k-th true distance.
 Progress is reported per query group, never inside a timed loop.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +28,16 @@ from plugins.base import BasePlugin, offers
 
 #: The PR curve of `pr_auc: true`: k' = 1..PR_MAX_K against PR_RELEVANT true neighbours.
 PR_MAX_K, PR_RELEVANT = 100, 10
+
+
+def timed_threads(batch: bool) -> int:
+    """Threads a timed call may use: 1 for single queries; in batch mode every core the
+    process may run on (its CPU affinity)."""
+    if not batch:
+        return 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
@@ -169,6 +182,7 @@ def measure(
             "candidates": float((neighbors >= 0).sum(axis=1).mean()),
             "run_count": job.runs,
             "batch_mode": job.batch,
+            "threads": timed_threads(job.batch),
         },
         arrays={"times": times, "neighbors": neighbors, "distances": distances},
         measures={

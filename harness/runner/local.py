@@ -2,7 +2,7 @@
 
 A worker that segfaults, exits, hangs past the timeout, outgrows the memory limit or raises
 is recorded as a failed run with that cause; the other jobs go on. Workers are pinned to one
-BLAS/OpenMP thread, as in ann-benchmarks.
+BLAS/OpenMP thread, as in ann-benchmarks; a `--batch` worker may use all its cores.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import psutil
 from tqdm import tqdm
 
 from harness.environment import PROJECT_ROOT
+from harness.protocols.qps_recall import timed_threads
 from harness.results import is_finished, remove_partials, write_result
 from harness.runner.job import Job
 
@@ -60,9 +61,10 @@ def default_memory_limit(parallelism: int) -> int:
     return int(psutil.virtual_memory().total * 0.8 / max(1, parallelism))
 
 
-def worker_environment() -> dict[str, str]:
+def worker_environment(threads: int = 1) -> dict[str, str]:
+    """The worker's environment: BLAS/OpenMP pools of `threads` threads."""
     env = dict(os.environ)
-    env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONFAULTHANDLER"] = "1"
     return env
@@ -114,7 +116,7 @@ def run_job(job: Job, metric: str, timeout: float, memory_limit: int) -> Outcome
         with open(log_path, "w") as log:
             process = subprocess.Popen(
                 [*command, str(memory_limit)],
-                env=worker_environment(),
+                env=worker_environment(timed_threads(job.batch)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
