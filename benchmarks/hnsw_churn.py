@@ -102,6 +102,12 @@ class Theirs:
         self.index.set_ef(value)
 
 
+LIBRARIES = {
+    "ours": lambda dim, M, ef_construction, capacity: Ours(dim, M, ef_construction),
+    "hnswlib": Theirs,
+}
+
+
 def clusters(X: np.ndarray, count: int) -> list[np.ndarray]:
     """Row ids of `count` spherical k-means clusters, ordered along the centroids' first
     principal axis (the drift)."""
@@ -151,6 +157,9 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=5, help="clusters live at once")
     parser.add_argument("--ef", type=int, nargs="+", default=[20, 40, 80])
     parser.add_argument("--queries", type=int, default=300, help="queries per search step")
+    parser.add_argument(
+        "--library", action="append", choices=sorted(LIBRARIES), help="repeatable; default both"
+    )
     parser.add_argument("--M", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=200)
     args = parser.parse_args()
@@ -165,8 +174,9 @@ def main() -> None:
         sum(len(g) for g in inserted[s : s + args.window + 1]) for s in range(len(groups))
     )
     libraries = [
-        Ours(X.shape[1], args.M, args.ef_construction),
-        Theirs(X.shape[1], args.M, args.ef_construction, capacity),
+        make(X.shape[1], args.M, args.ef_construction, capacity)
+        for name, make in LIBRARIES.items()
+        if name in (args.library or LIBRARIES)
     ]
     totals = {lib.name: Totals() for lib in libraries}
     start_rows = np.concatenate(inserted[: args.window])
@@ -200,14 +210,18 @@ def main() -> None:
     steps = args.clusters - args.window
     moved = sum(len(inserted[args.window + s]) for s in range(steps))
     print(f"\n{moved} rows inserted and as many deleted in {steps} steps\n")
-    print("| library | ef | mean recall@10 | QPS | insert rows/s | delete s | total s |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| library | ef | mean recall@10 | QPS | build rows/s | insert rows/s under churn "
+        "| delete s | total s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for name, t in totals.items():
         total = t.build + t.insert + t.delete + sum(t.search.values())
         for ef in args.ef:
             print(
                 f"| {name} | {ef} | {np.mean(t.recalls[ef]):.4f} | "
-                f"{t.queries[ef] / t.search[ef]:.0f} | {moved / t.insert:.0f} | "
+                f"{t.queries[ef] / t.search[ef]:.0f} | {len(start_rows) / t.build:.0f} | "
+                f"{moved / t.insert:.0f} | "
                 f"{t.delete:.2f} | {total:.1f} |"
             )
 
