@@ -1,14 +1,16 @@
 """Our HNSW graph (Malkov & Yashunin 2018) with deletion repair, compaction and multi-step search.
 
 `HNSW` maps external int64 ids to the internal slots of the compiled core
-(`algorithms/hnsw/_graph.pyx`) and owns validation and persistence; searches go straight to
-the core (bound methods, no Python frame in between).
+(`algorithms/hnsw/_graph.pyx`) and owns validation and persistence; single searches go
+straight to the core (bound methods, no Python frame in between), `batch_search` spreads
+blocks of queries over threads, each searching without the GIL on its own scratch.
 
-Deletion: `delete` marks the nodes, reconnects every live node that linked to one (FreshDiskANN
-delete consolidation, Singh et al. 2021, Algorithm 4, with the HNSW heuristic as the prune),
-then overwrites the deleted vectors, links and reduced rows with zeros: nothing of a deleted
-vector stays readable, only an empty slot. `compact` renumbers the live slots densely and
-shrinks every buffer, zeroing the old ones before they are freed.
+Deletion: `delete` marks the nodes, repairs the live nodes that linked to one, found through
+the core's in-lists (FreshDiskANN delete consolidation, Singh et al. 2021, Algorithm 4, with
+the HNSW heuristic as the prune), then overwrites the deleted vectors, links and reduced rows
+with zeros: nothing of a deleted vector stays readable, only an empty slot, which the next
+insert reuses. `compact` renumbers the live slots densely and shrinks every buffer, zeroing
+the old ones before they are freed.
 
 Saved layout (`save(directory)`): `meta.json` (parameters and counters) and one `.npy` per
 buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for angular),
@@ -16,7 +18,8 @@ buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for a
 `upper_offsets` (int64, first row in `upper_links` of a node's layer 1, -1 if none),
 `upper_links` (int32 rows x (1+M), one row per node and layer >= 1), `ids` (int64 external id,
 -1 = empty slot) and, after `set_reduced`, `reduced` (float32, or uint8 codes with `lo` and
-`step`), `tags`, `bias`, `has_reduced`.
+`step`), `tags`, `bias`, `has_reduced`. The in-lists are the links reversed: `load`
+rebuilds them.
 """
 
 from __future__ import annotations
