@@ -8,7 +8,11 @@ shared, overloaded machine). Recall@10 counts ties as the harness does. QPS at r
 and 0.95 is interpolated linearly between the two ef values around the target; the ratios
 are ours / hnswlib.
 
-    python benchmarks/hnsw_vs_hnswlib.py --data-dir /tmp/dsdata
+With `--batch`, each run is one call over all the queries on `--threads` threads (default:
+every core the process may use), ours `batch_search`, hnswlib `knn_query(num_threads=...)`,
+as ann-benchmarks' batch mode; the fastest of `--runs` wall times counts.
+
+    python benchmarks/hnsw_vs_hnswlib.py --data-dir data [--batch [--threads T]]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from algorithms.hnsw import HNSW
+from algorithms.hnsw import HNSW, available_cores
 from harness.core.scoring import knn_recall
 from harness.data.datasets import Dataset, load_dataset
 from harness.data.sources import dataset_path
@@ -49,6 +53,19 @@ def timed(searches: dict[str, Callable], queries: np.ndarray, runs: int) -> dict
     return {name: (answers[name], 1.0 / best[name].mean()) for name in searches}
 
 
+def timed_batch(searches: dict[str, Callable], queries: np.ndarray, runs: int) -> dict[str, tuple]:
+    """Answers and QPS of one call over all queries per run (the fastest run counts), the
+    searches alternating run by run."""
+    best = dict.fromkeys(searches, np.inf)
+    answers = {}
+    for _ in range(runs):
+        for name, search in searches.items():
+            start = time.perf_counter()
+            answers[name] = np.asarray(search(queries), dtype=np.int64)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: (answers[name], len(queries) / best[name]) for name in searches}
+
+
 def qps_at(points: list[tuple[float, float]], target: float) -> float:
     """QPS at `target` recall, linear between the sweep points around it; when even the
     smallest ef (k) passes the target, the best QPS at recall >= target; nan if unreached."""
@@ -60,12 +77,16 @@ def qps_at(points: list[tuple[float, float]], target: float) -> float:
     return max(above) if above else float("nan")
 
 
-def compare(data: Dataset, M: int, ef_construction: int, queries: int, runs: int) -> None:
+def compare(
+    data: Dataset, M: int, ef_construction: int, queries: int, runs: int, threads: int
+) -> None:
+    """Build both, then the ef sweep; `threads` > 0 times batch calls on that many threads."""
     X, Q = data.train, data.test[:queries]
     ids = np.arange(len(X), dtype=np.int64)
     print(
         f"\n## {data.name}: {X.shape[0]} x {X.shape[1]}, {len(Q)} queries, M={M}, "
-        f"efConstruction={ef_construction}",
+        f"efConstruction={ef_construction}"
+        + (f", batch mode on {threads} threads" if threads else ", one query at a time"),
         flush=True,
     )
     start, cpu = time.perf_counter(), time.process_time()
@@ -90,14 +111,24 @@ def compare(data: Dataset, M: int, ef_construction: int, queries: int, runs: int
     print("|---|---|---|---|---|---|")
     for ef in EFS:
         theirs.set_ef(ef)
-        measured = timed(
-            {
-                "ours": lambda q, ef=ef: ours.search(q, K, ef)[0],
-                "hnswlib": lambda q: theirs.knn_query(q, K)[0][0],
-            },
-            Q,
-            runs,
-        )
+        if threads:
+            measured = timed_batch(
+                {
+                    "ours": lambda Q, ef=ef: ours.batch_search(Q, K, ef, threads)[0],
+                    "hnswlib": lambda Q: theirs.knn_query(Q, K, num_threads=threads)[0],
+                },
+                Q,
+                runs,
+            )
+        else:
+            measured = timed(
+                {
+                    "ours": lambda q, ef=ef: ours.search(q, K, ef)[0],
+                    "hnswlib": lambda q: theirs.knn_query(q, K)[0][0],
+                },
+                Q,
+                runs,
+            )
         (a_ours, q_ours), (a_theirs, q_theirs) = measured["ours"], measured["hnswlib"]
         r_ours, r_theirs = recall(a_ours), recall(a_theirs)
         curves["ours"].append((r_ours, q_ours))
@@ -129,10 +160,13 @@ def main() -> None:
     parser.add_argument("--ef-construction", type=int, default=200)
     parser.add_argument("--queries", type=int, default=2000, help="test queries used")
     parser.add_argument("--runs", type=int, default=3, help="repetitions, fastest counts")
+    parser.add_argument("--batch", action="store_true", help="time one call over all queries")
+    parser.add_argument("--threads", type=int, help="batch mode's threads (default: all cores)")
     args = parser.parse_args()
+    threads = (args.threads or available_cores()) if args.batch else 0
     for name in args.dataset or ["glove-50-angular", "fashion-mnist-784-euclidean"]:
         data = load_dataset(dataset_path(name, args.data_dir))
-        compare(data, args.M, args.ef_construction, args.queries, args.runs)
+        compare(data, args.M, args.ef_construction, args.queries, args.runs, threads)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ LSH and USR-LSH at a low and a high bit budget (equal bits m*d for all three).
 
 Each method ranks all codes by Hamming distance (no re-ranking, as in the paper) for
 k' = 1..100 on the first `--queries` test vectors; precision and recall against the 10 true
-neighbours give the PR curve and its area (`harness.metrics.pr_curve`).
+neighbours give the PR curve and its area (`harness.core.scoring.pr_curve`).
 
     python benchmarks/lsh_table3.py --data-dir /tmp/dsdata
 """

@@ -1,14 +1,16 @@
 """Our HNSW graph (Malkov & Yashunin 2018) with deletion repair, compaction and multi-step search.
 
 `HNSW` maps external int64 ids to the internal slots of the compiled core
-(`algorithms/hnsw/_graph.pyx`) and owns validation and persistence; searches go straight to
-the core (bound methods, no Python frame in between).
+(`algorithms/hnsw/_graph.pyx`) and owns validation and persistence; single searches go
+straight to the core (bound methods, no Python frame in between), `batch_search` spreads
+blocks of queries over threads, each searching without the GIL on its own scratch.
 
-Deletion: `delete` marks the nodes, reconnects every live node that linked to one (FreshDiskANN
-delete consolidation, Singh et al. 2021, Algorithm 4, with the HNSW heuristic as the prune),
-then overwrites the deleted vectors, links and reduced rows with zeros: nothing of a deleted
-vector stays readable, only an empty slot. `compact` renumbers the live slots densely and
-shrinks every buffer, zeroing the old ones before they are freed.
+Deletion: `delete` marks the nodes, repairs the live nodes that linked to one, found through
+the core's in-lists (FreshDiskANN delete consolidation, Singh et al. 2021, Algorithm 4, with
+the HNSW heuristic as the prune), then overwrites the deleted vectors, links and reduced rows
+with zeros: nothing of a deleted vector stays readable, only an empty slot, which the next
+insert reuses. `compact` renumbers the live slots densely and shrinks every buffer, zeroing
+the old ones before they are freed.
 
 Saved layout (`save(directory)`): `meta.json` (parameters and counters) and one `.npy` per
 buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for angular),
@@ -16,13 +18,16 @@ buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for a
 `upper_offsets` (int64, first row in `upper_links` of a node's layer 1, -1 if none),
 `upper_links` (int32 rows x (1+M), one row per node and layer >= 1), `ids` (int64 external id,
 -1 = empty slot) and, after `set_reduced`, `reduced` (float32, or uint8 codes with `lo` and
-`step`), `tags`, `bias`, `has_reduced`.
+`step`), `tags`, `bias`, `has_reduced`. The in-lists are the links reversed: `load`
+rebuilds them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +35,19 @@ import numpy as np
 from algorithms.hnsw._graph import METRICS, Graph
 from algorithms.vectors import unit_rows
 
-__all__ = ["HNSW", "METRICS"]
+__all__ = ["HNSW", "METRICS", "available_cores"]
 FORMAT = 1
 PARAMETERS = ("dim", "metric", "M", "ef_construction", "seed")
+#: Queries a `batch_search` thread claims at a time: few enough to balance the threads'
+#: loads, enough that claiming costs nothing against searching them.
+BLOCK = 16
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), the default thread count."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 class HNSW:
@@ -64,9 +79,36 @@ class HNSW:
     def _bind(self) -> None:
         """Expose the core's searches as attributes: the per-query path is one C call."""
         self.search = self._graph.search
-        self.batch_search = self._graph.batch_search
         self.search_reduced = self._graph.search_reduced
         self.search_multistep = self._graph.search_multistep
+
+    def batch_search(
+        self, Q: np.ndarray, k: int, ef: int, threads: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`search` for every row of `Q` on `threads` threads (default: every core this
+        process may use), each running the core without the GIL on its own scratch: `(nq, k)`
+        ids padded with -1, distances with inf; the same answers for any thread count."""
+        rows = Graph._matrix(Q, self.dim)
+        threads = available_cores() if threads is None else int(threads)
+        if k < 1 or threads < 1:
+            raise ValueError(f"need k >= 1 and threads >= 1, got k={k}, threads={threads}")
+        ids = np.full((len(rows), k), -1, dtype=np.int64)
+        dists = np.full((len(rows), k), np.inf, dtype=np.float32)
+        n, search = len(rows), self._graph.search_rows
+        threads = min(threads, -(-n // BLOCK))
+        if threads == 1:
+            search(rows, k, ef, ids, dists, 0, n)
+            return ids, dists
+        blocks = iter(range(0, n, BLOCK))  # shared: the GIL hands each block to one thread
+
+        def work() -> None:
+            for start in blocks:
+                search(rows, k, ef, ids, dists, start, min(start + BLOCK, n))
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            for running in [pool.submit(work) for _ in range(threads)]:
+                running.result()
+        return ids, dists
 
     @property
     def dim(self) -> int:
@@ -103,11 +145,11 @@ class HNSW:
             raise ValueError(f"id(s) already in the index: {clash[:10]}")
         if self.metric == "angular":
             rows = unit_rows(rows)
-        start = self._graph._add(rows)
+        slots = self._graph._add(rows)
         if self.metric == "angular":
             rows.fill(0)  # the normalised copy is ours: leave no stray copy in freed memory
-        self._graph._set_ext(start, labels)
-        self._slot_of.update(zip(labels.tolist(), range(start, start + len(labels)), strict=True))
+        self._graph._set_ext(slots, labels)
+        self._slot_of.update(zip(labels.tolist(), slots.tolist(), strict=True))
 
     def _slots(self, ids: np.ndarray) -> np.ndarray:
         """Internal slots of known ids; KeyError naming unknown or repeated ones."""

@@ -10,6 +10,7 @@ semantics), a returned row that is no longer live counting as a miss.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,16 @@ def rebuild(
 
 def has_native_delete(plugin: BasePlugin) -> bool:
     return offers(plugin, "delete") and plugin.deletion != "none"
+
+
+def timed_threads(batch: bool) -> int:
+    """Threads a timed call may use: 1 for single queries; in batch mode every core the
+    process may run on (its CPU affinity), as ann-benchmarks gives batch runs every CPU."""
+    if not batch:
+        return 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def set_query_arguments(plugin: BasePlugin, query_args: Arguments) -> None:
@@ -161,6 +172,7 @@ def measure(
             "candidates": float((neighbors >= 0).sum(axis=1).mean()),
             "run_count": job.runs,
             "batch_mode": job.batch,
+            "threads": timed_threads(job.batch),
         },
         arrays={"times": times, "neighbors": neighbors, "distances": distances},
         measures={

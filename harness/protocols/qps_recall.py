@@ -1,7 +1,9 @@
 """Protocol 1, qps-recall: build once, then time every query group (ann-benchmarks semantics).
 
-Queries run one at a time (or as one batch with `--batch`); the best of `runs` repetitions
-gives QPS and the latency percentiles. Recall@k counts ties at the k-th true distance.
+Queries run one at a time on one core, or as one `batch_query` call with `--batch`, where the
+worker's every core is allowed (as ann-benchmarks gives batch runs all CPUs); the result
+records the thread count. The best of `runs` repetitions gives QPS and the latency
+percentiles. Recall@k counts ties at the k-th true distance.
 Progress is reported per query group, never inside a timed loop. With `pr_auc`, each group
 also gets the precision-recall curve over k' = 1..100 and its area.
 """

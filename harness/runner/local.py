@@ -2,7 +2,7 @@
 
 A worker that segfaults, exits, hangs past the timeout, outgrows the memory limit or raises
 is recorded as a failed run with that cause; the other jobs go on. Workers are pinned to one
-BLAS/OpenMP thread, as in ann-benchmarks.
+BLAS/OpenMP thread, as in ann-benchmarks; a `--batch` worker may use all its cores.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import psutil
 from harness.core.environment import PROJECT_ROOT
 from harness.core.io import remove_partials
 from harness.core.job import Job
+from harness.protocols._measure import timed_threads
 from harness.runner.scheduling import Limits, Outcome, Session, conclude, run_jobs
 
 THREAD_VARIABLES = (
@@ -41,9 +42,10 @@ def default_memory_limit(parallelism: int) -> int:
     return int(psutil.virtual_memory().total * 0.8 / max(1, parallelism))
 
 
-def worker_environment() -> dict[str, str]:
+def worker_environment(threads: int = 1) -> dict[str, str]:
+    """The worker's environment: BLAS/OpenMP pools of `threads` threads."""
     env = dict(os.environ)
-    env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+    env.update(dict.fromkeys(THREAD_VARIABLES, str(threads)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONFAULTHANDLER"] = "1"
     return env
@@ -67,7 +69,7 @@ def run_job(job: Job, metric: str, limits: Limits, session: Session) -> Outcome:
         with open(log_path, "w") as log:
             process = subprocess.Popen(
                 [*command, str(limits.memory)],
-                env=worker_environment(),
+                env=worker_environment(timed_threads(job.batch)),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

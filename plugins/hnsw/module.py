@@ -1,9 +1,10 @@
 """Our HNSW graph (`algorithms.hnsw`): delete repairs the graph and overwrites the vector.
 
-`delete` marks the nodes, reconnects every live node that linked to one (FreshDiskANN delete
-consolidation with the HNSW heuristic), then zeroes the deleted vectors and links in memory,
-so neither memory nor `save()` output holds them: the claim is `hard`. The emptied slots
-remain until `compact()` renumbers the live ones and shrinks the buffers.
+`delete` marks the nodes, reconnects the live nodes that linked to one (found through the
+graph's in-lists; FreshDiskANN delete consolidation with the HNSW heuristic), then zeroes
+the deleted vectors and links in memory, so neither memory nor `save()` output holds them:
+the claim is `hard`. Inserts reuse the emptied slots; `compact()` renumbers the live ones and
+shrinks the buffers. `batch_query` searches on every core the process may use.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Hnsw(BasePlugin):
         return self.index.search(q, k, self.ef)[0]  # the core checks dtype and dimension
 
     def batch_query(self, Q: np.ndarray, k: int) -> np.ndarray:
+        """One search per row on a thread per core (`algorithms.hnsw.available_cores`)."""
         return self.index.batch_search(as_rows(Q, self.index.dim), k, self.ef)[0]
 
     def delete(self, ids: np.ndarray) -> None:

@@ -2,10 +2,12 @@
 
 A deleted element stays in the graph and in saved files as a tombstone; `insert` reuses
 tombstoned slots through `replace_deleted`, which is when the old vector is overwritten.
+`batch_query` runs on every core the process may use (hnswlib's own thread pool).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import hnswlib
@@ -71,7 +73,9 @@ class Hnswlib(BasePlugin):
         out = np.full((len(Q), k), -1, dtype=np.int64)
         kk = min(k, len(self.live))
         if kk:
-            labels, _ = self.index.knn_query(as_rows(Q, self.dimension), k=kk, num_threads=1)
+            labels, _ = self.index.knn_query(
+                as_rows(Q, self.dimension), k=kk, num_threads=len(os.sched_getaffinity(0))
+            )
             out[:, :kk] = labels.view(np.int64)
         return out
 

@@ -1,5 +1,6 @@
-"""Our HNSW graph (`algorithms.hnsw`): recall, insert, persistence, deletion repair, compaction,
-erasure of deleted vectors, and the multi-step search interface."""
+"""Our HNSW graph (`algorithms.hnsw`): recall, insert, persistence, compaction, erasure of
+deleted vectors, and the multi-step search interface (deletion repair: test_hnsw_delete.py,
+threads: test_hnsw_threads.py)."""
 
 from __future__ import annotations
 
@@ -112,25 +113,6 @@ def test_save_load_round_trip_answers_identically(glove: Dataset, tmp_path: Path
     )
     loaded.add(glove.train[3000:3100], np.arange(3000, 3100))  # still a working index
     assert loaded.search(glove.train[3050], 1, 40)[0][0] == 3050
-
-
-@pytest.mark.parametrize("policy", ["random", "cluster"])
-def test_repair_after_deleting_a_tenth_keeps_recall_of_a_rebuild(
-    glove: Dataset, built: HNSW, policy: str
-) -> None:
-    index = built
-    deleted = deletion_set(glove.train, "angular", policy, 0.1, seed=0)
-    index.delete(deleted)
-    kept = np.setdiff1d(np.arange(N), deleted)
-    rebuilt = build(glove.train[kept], kept)
-    _, true_distances = ground_truth(glove.train, glove.test, "angular", 100, kept)
-    ef = 20  # low enough that a damaged graph would show
-    repaired = recall(glove, index.batch_search(glove.test, K, ef)[0], true_distances)
-    reference = recall(glove, rebuilt.batch_search(glove.test, K, ef)[0], true_distances)
-    assert repaired >= reference - 0.02, (repaired, reference)
-    answers = index.batch_search(np.vstack([glove.test, glove.train[deleted]]), K, 100)[0]
-    assert not np.isin(answers, deleted).any(), "a deleted id was returned"
-    assert len(index) == N - len(deleted)
 
 
 def test_delete_and_compact_leave_no_deleted_vector(

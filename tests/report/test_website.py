@@ -1,6 +1,6 @@
 """The static site: leaderboard figures, escaping, pages and links, the empty and nightly cases.
 
-`write_fixture_results` writes result files with `harness.results.write_result` in the
+`write_fixture_results` writes result files with `harness.core.results.write_result` in the
 layout every protocol writes (also used by the plot and browser tests).
 """
 

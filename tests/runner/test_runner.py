@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -59,11 +60,17 @@ def test_each_fault_is_recorded_with_its_cause_and_the_normal_run_succeeds(
     assert leftovers == [], "a worker killed mid-write left a partial result file"
 
 
-def test_workers_run_blas_and_openmp_on_one_thread(tiny_dataset: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [False, True])
+def test_workers_run_blas_and_openmp_on_one_thread_or_in_batch_mode_on_every_core(
+    tiny_dataset: Path, tmp_path: Path, batch: bool
+) -> None:
     job = fault_job("ReportsThreads", tiny_dataset, tmp_path)
+    job.batch = batch
     [outcome] = run_local([job], "euclidean", Limits(60, 4 * GiB))
     assert outcome.status == "ok", outcome.detail
-    assert read_result(job.result_path([]))["attrs"]["name"] == "threads=1"
+    cores = len(os.sched_getaffinity(0)) if batch else 1
+    attrs = read_result(job.result_path([]))["attrs"]
+    assert attrs["name"] == f"threads={cores}" and attrs["threads"] == cores
 
 
 INTERRUPTED_RUNNER = """
