@@ -108,7 +108,8 @@ class Runner:
         self.labels = {reaper.LABEL: str(identity)}
         self.revision = git_revision()
         self.cpus: queue.Queue[int] = queue.Queue()
-        for cpu in sorted(os.sched_getaffinity(0))[: max(1, parallelism)]:
+        self.every_cpu = sorted(os.sched_getaffinity(0))
+        for cpu in self.every_cpu[: max(1, parallelism)]:
             self.cpus.put(cpu)
         self.containers: set[Any] = set()
         self.lock = threading.Lock()
@@ -126,8 +127,11 @@ class Runner:
         folder = Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch(job)))
         try:
             inner = sandbox.make_job_folder(folder, job)
+            # a batch job may use every CPU, as ann-benchmarks' batch mode; a query-at-a-time
+            # job one CPU of the pool
+            cpuset = ",".join(map(str, self.every_cpu)) if job.batch else str(cpu)
             arguments = sandbox.container_arguments(
-                job, inner, limits.memory, str(cpu), self.labels, self.revision
+                job, inner, limits.memory, cpuset, self.labels, self.revision
             )
             code, killed_for = self._run(job, arguments, limits.timeout, session)
             status = sandbox.harvest(job, inner) or folder / "no-status"

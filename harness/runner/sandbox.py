@@ -64,7 +64,8 @@ def container_arguments(
     if groundtruth.is_dir():  # computed by the host beforehand (`docker.prepare_ground_truth`)
         inside = cache_dir(container_job(job).dataset_path, job.dataset)
         volumes[str(groundtruth)] = {"bind": str(inside), "mode": "ro"}
-    environment = dict.fromkeys(local.THREAD_VARIABLES, "1")
+    threads = len(cpuset.split(",")) if job.batch else 1  # batch mode: every CPU it is given
+    environment = dict.fromkeys(local.THREAD_VARIABLES, str(threads))
     environment.update(
         PYTHONFAULTHANDLER="1",
         HOME="/tmp",

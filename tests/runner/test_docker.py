@@ -60,6 +60,16 @@ def test_container_arguments(tiny_dataset: Path, tmp_path: Path):
     assert job.results_dir == str(tmp_path / "res")  # the host's job is unchanged
 
 
+def test_a_batch_job_gets_every_cpu_it_is_given_as_threads(tiny_dataset: Path, tmp_path: Path):
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "res")
+    job.batch = True
+    args = sandbox.container_arguments(job, tmp_path / "job", MEMORY, "0,1", {}, "")
+    assert args["cpuset_cpus"] == "0,1" and args["environment"]["OMP_NUM_THREADS"] == "2"
+    job.batch = False
+    args = sandbox.container_arguments(job, tmp_path / "job", MEMORY, "1", {}, "")
+    assert args["environment"]["OMP_NUM_THREADS"] == "1"
+
+
 def test_the_ground_truth_cache_is_mounted_read_only(tiny_dataset: Path, tmp_path: Path):
     job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "res")
     cache = tiny_dataset.parent / "groundtruth" / job.dataset
