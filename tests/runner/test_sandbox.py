@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from harness.core.results import read_result, write_result
+from harness.core.results import read_result, result_path, write_result
 from harness.runner import docker as runner
 from harness.runner import sandbox
 from harness.runner.scheduling import Limits
@@ -75,7 +75,7 @@ def probed(tmp_path_factory: pytest.TempPathFactory, tiny_dataset: Path):
         ),
         image,
     )
-    victim = results / "tiny" / "10" / sandbox_probe.VICTIM / "qps-recall" / "finished.hdf5"
+    victim = result_path(results, "tiny", 10, sandbox_probe.VICTIM, "qps-recall", "finished")
     write_result(victim, FINISHED)
     before = victim.read_bytes()
     try:

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import harness
+from harness.core.results import result_path
 from plugins.bruteforce.module import BruteForce
 
 CLONE_NEWUSER = 0x10000000
@@ -115,9 +116,11 @@ def data_paths() -> list[str]:
 def victim_result() -> str:
     """Where, in the job's folder, another algorithm's result of this dataset would go."""
     job = json.loads(Path("/job/job.json").read_text())
-    run = Path(job["results_dir"], job["dataset"], str(job["count"]), VICTIM, job["protocol"])
-    run.mkdir(parents=True, exist_ok=True)
-    return str(run / "finished.hdf5")
+    path = result_path(
+        job["results_dir"], job["dataset"], job["k"], VICTIM, job["protocol"], "finished"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return str(path)
 
 
 class Probe(BruteForce):
