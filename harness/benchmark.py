@@ -10,9 +10,10 @@ Used by the CLI (`python run.py`), the nightly suite and Python users alike:
 The request's dataset is opened (a registry set is built on first use), the protocol's
 options are checked against it, the chosen definitions are expanded into jobs, runs that
 already have a finished result are skipped (unless `force`), the rest run on the chosen
-executor, and the request's results come back as a DataFrame (one row per run). The results
-folder (and the data folder, where a dataset is to be built) are checked writable first; an
-algorithm asked for twice, or two run groups with the same build, run once.
+executor, and the request's results come back as a DataFrame (one row per run). The data
+folder (where a dataset is to be built) and the results folder (once the inputs are checked)
+must be writable, else nothing runs; an algorithm asked for twice, or two run groups with the
+same build, run once.
 """
 
 from __future__ import annotations
@@ -47,7 +48,6 @@ def run(request: RunRequest, algorithms: dict[str, Algorithm] | None = None) -> 
     known = (
         algorithms if algorithms is not None else definitions.load_algorithms(request.definitions)
     )
-    check_writable(request.results, "--results")
     dataset, path = open_dataset(request)
     selected = definitions.select(known, request.algorithms or None, dataset.metric)
     chosen = list({a.name: a for a in selected}.values())  # asked for twice: run once
@@ -58,6 +58,8 @@ def run(request: RunRequest, algorithms: dict[str, Algorithm] | None = None) -> 
     todo, skipped = pending(jobs, request.force)
     if skipped:
         print(f"skipping {skipped} run(s) with results already (use --force to redo them)")
+    if todo:
+        check_writable(request.results, "--results")
     execute(request, todo, dataset.metric)
     return load_results(
         request.results, [dataset.name], [a.name for a in chosen], [request.protocol], request.k

@@ -34,8 +34,14 @@ def site_folder(outdir: str | Path, protected: Iterable[str | Path] = ()) -> Ite
     target = Path(outdir).resolve()
     protected = [Path(p).resolve() for p in protected]
     check_replaceable(target, protected)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    except OSError as error:
+        raise OutputFolderError(
+            f"--outputdir {target}: cannot write in {target.parent} ({error.strerror}); "
+            "choose another folder"
+        ) from None
     try:
         yield staging
         mark(staging)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -36,8 +35,6 @@ LOG_TAIL_LINES = 25
 DETAIL_LIMIT, LINE_LIMIT = 4000, 300
 #: Seconds between looks at a job another runner holds.
 CLAIM_POLL_SECONDS = 0.5
-#: Seconds a file's modification time may lag the clock (coarse filesystem timestamps).
-MTIME_SLACK = 2.0
 #: Failure cause of a run that could not write its results: the disk is full (or gone).
 DISK = "disk"
 
@@ -149,10 +146,10 @@ def run_claimed(
         while not claim.acquire():
             if session.interrupted.wait(CLAIM_POLL_SECONDS):
                 return Outcome(job, "failed", 0.0, "interrupted", "the runner was interrupted")
-    job.query_groups = [
-        q for q in job.query_groups if not finished_since(job.result_path(q), session.began)
-    ]
     try:
+        job.query_groups = [
+            q for q in job.query_groups if not finished_since(job.result_path(q), session.began)
+        ]
         if not job.query_groups:
             return Outcome(job, "skipped", time.monotonic() - started)
         remove_leftovers(job)
@@ -165,9 +162,10 @@ def run_claimed(
 
 
 def finished_since(path: Path, began: float) -> bool:
-    """A finished result written after `began` (less the filesystem's timestamp slack)."""
+    """A finished result written after `began` (by another runner: this one runs each job
+    once)."""
     try:
-        recent = path.stat().st_mtime >= began - MTIME_SLACK
+        recent = path.stat().st_mtime >= began
     except FileNotFoundError:
         return False
     return recent and is_finished(path)
@@ -197,7 +195,8 @@ def conclude(
     except OSError as error:
         raise StorageError(folder, error) from None
     if cause == DISK:
-        raise StorageError(folder, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        said = detail.splitlines()[0]
+        raise StorageError(folder, OSError(errno.ENOSPC, f"the disk is full (the worker: {said})"))
     return Outcome(job, "failed", seconds, cause, detail)
 
 
