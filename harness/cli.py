@@ -31,9 +31,22 @@ from harness.data.sources import list_datasets
 from harness.protocols import PROTOCOLS
 from harness.protocols.churn.runbooks import RunbookError
 from harness.report.console import summary_table
+from harness.report.outdir import OutputFolderError
+from harness.runner.storage import StorageError
+from harness.suites.history import HistoryError
 
 #: Errors the user can fix: exit status 2 with the message, no traceback.
-USER_ERRORS = (DatasetError, DefinitionError, RunbookError, RequestError)
+USER_ERRORS = (
+    DatasetError,
+    DefinitionError,
+    RunbookError,
+    RequestError,
+    StorageError,
+    OutputFolderError,
+    HistoryError,
+)
+#: Exit status after Ctrl-C, as a shell reports a process stopped by SIGINT.
+INTERRUPTED = 130
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -200,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: finished runs are kept; run the same command again to do the rest",
+            file=sys.stderr,
+        )
+        return INTERRUPTED
 
 
 def run(request: RunRequest, outdir: Path) -> int:
@@ -224,18 +243,20 @@ def render(results: Path, outdir: Path, site: bool) -> int:
     """`--website` (the site, its figures included) or `--plot` (figures only)."""
     from harness.report import figures  # matplotlib, Jinja2: only here
     from harness.report import site as website
+    from harness.report.outdir import note_written
 
     if site:
         index = website.build_site(results, outdir)
         print(f"\nwebsite of {results}: {index.resolve().as_uri()}")
     else:
         written = figures.plot_all(results, outdir / "plots")
+        note_written(outdir, written)
         print(f"wrote {len(written)} figure file(s) to {outdir / 'plots'}")
     return 0
 
 
 def export(args: argparse.Namespace) -> int:
-    datasets = [args.dataset] if args.dataset else None
+    datasets = [benchmark.dataset_name(args.dataset)] if args.dataset else None
     algorithms = None if not args.algorithm or "all" in args.algorithm else args.algorithm
     results = load_results(args.results, datasets, algorithms)
     args.export.parent.mkdir(parents=True, exist_ok=True)

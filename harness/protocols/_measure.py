@@ -23,6 +23,7 @@ from harness.core.results import RunRecord
 from harness.core.scoring import knn_recall, latency_summary
 from harness.data.datasets import Dataset
 from harness.data.groundtruth import distances_to
+from harness.protocols._answers import batch_answers, query_answers
 from plugins.base import BasePlugin, offers
 
 
@@ -94,37 +95,52 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def timed_queries(plugin: BasePlugin, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-query latencies (s) and answers (-1 padded); only the `query` call is timed."""
+def timed_queries(
+    plugin: BasePlugin, queries: np.ndarray, k: int, id_count: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query latencies (s) and answers (-1 padded); only the `query` call is timed.
+
+    Each answer is copied as returned (a plugin may reuse its buffer) and checked after the
+    loop (`harness.protocols._answers`); `id_count` is the number of valid ids (train rows).
+    """
     times = np.empty(len(queries))
-    neighbors = np.full((len(queries), k), -1, dtype=np.int64)
-    query, clock = plugin.query, time.perf_counter
+    answers = []
+    query, clock, keep = plugin.query, time.perf_counter, answers.append
     for i, q in enumerate(queries):
         start = clock()
         found = query(q, k)
         times[i] = clock() - start
-        found = found[:k]
-        neighbors[i, : len(found)] = found
-    return times, neighbors
+        keep(np.array(found))
+    return times, query_answers(answers, k, id_count)
 
 
-def timed_batch(plugin: BasePlugin, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def timed_batch(
+    plugin: BasePlugin, queries: np.ndarray, k: int, id_count: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """One `batch_query` call; its time is shared equally among the queries."""
     start = time.perf_counter()
-    neighbors = np.asarray(plugin.batch_query(queries, k), dtype=np.int64)
+    found = plugin.batch_query(queries, k)
     elapsed = time.perf_counter() - start
-    return np.full(len(queries), elapsed / len(queries)), neighbors[:, :k]
+    return np.full(len(queries), elapsed / len(queries)), batch_answers(
+        found, len(queries), k, id_count
+    )
 
 
 def best_of(
-    plugin: BasePlugin, queries: np.ndarray, k: int, runs: int, batch: bool
+    plugin: BasePlugin,
+    queries: np.ndarray,
+    k: int,
+    runs: int,
+    batch: bool,
+    id_count: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The fastest of `runs` repetitions (ann-benchmarks' best_search_time)."""
+    """The fastest of `runs` repetitions (ann-benchmarks' best_search_time); every
+    repetition's answers are checked."""
     search = timed_batch if batch else timed_queries
     best = None
     for _ in range(max(1, runs)):
         with paused_gc():
-            times, neighbors = search(plugin, queries, k)
+            times, neighbors = search(plugin, queries, k, id_count)
         if best is None or times.sum() < best[0].sum():
             best = times, neighbors
     return best
@@ -152,9 +168,12 @@ def measure(
     """Time the test queries and score them against `true_distances`.
 
     With a `live` mask of train rows (after deletions), a returned row that is not live
-    counts as a miss and is counted in `deleted_returned`.
+    counts as a miss and is counted in `deleted_returned`. Recall is against the rows that
+    exist (`recall_of_existing`), so a set with fewer rows than k is not scored against
+    padding.
     """
-    times, neighbors = best_of(plugin, dataset.test, job.k, job.runs, job.batch)
+    rows = len(dataset.train)
+    times, neighbors = best_of(plugin, dataset.test, job.k, job.runs, job.batch, rows)
     distances = neighbor_distances(dataset.metric, dataset.test, dataset.train, neighbors)
     extra = {}
     if live is not None:
@@ -162,7 +181,8 @@ def measure(
         dead = known & ~live[np.where(known, neighbors, 0)]
         distances[dead] = np.inf
         extra["deleted_returned"] = int(dead.sum())
-    recalls = knn_recall(true_distances, distances, neighbors, job.k)
+    existing = rows if live is None else int(live.sum())
+    recalls = recall_of_existing(true_distances, distances, neighbors, job.k, existing)
     best_search_time = float(times.mean())
     return RunRecord(
         query_args=None,
@@ -183,3 +203,29 @@ def measure(
         },
         measure_arrays={"recalls": recalls},
     )
+
+
+def recall_of_existing(
+    true_distances: np.ndarray,
+    distances: np.ndarray,
+    neighbors: np.ndarray,
+    k: int,
+    existing: int,
+) -> np.ndarray:
+    """Per-query recall@k against the `existing` rows: with fewer than k of them (a small
+    set, nearly everything deleted, a churn step with few live points) the true neighbours
+    are the min(k, existing) rows there are, so an exact answer scores 1, not existing / k.
+
+    The ground truth of such a set is padded with `inf` past its last row; the padding is
+    replaced by the last real distance (the threshold of every answer position) and the hit
+    count divided by min(k, existing), as ann-benchmarks divides by k.
+    """
+    if existing < 1:
+        raise ValueError("no rows exist to search: recall is undefined; keep at least one row")
+    relevant = min(k, existing)
+    if relevant == k:
+        return knn_recall(true_distances, distances, neighbors, k)
+    truth = np.array(true_distances[:, :k], dtype=np.float64)
+    truth[:, relevant:] = truth[:, relevant - 1 : relevant]
+    hits = np.rint(knn_recall(truth, distances, neighbors, k) * k)
+    return hits / relevant

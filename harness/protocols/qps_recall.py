@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 from tqdm import tqdm
 
 from harness.core.job import Job
@@ -21,6 +20,7 @@ from harness.core.request import RunRequest
 from harness.core.results import RunRecord
 from harness.core.scoring import pr_curve
 from harness.data.datasets import Dataset
+from harness.protocols._answers import batch_answers
 from harness.protocols._measure import build, measure, set_query_arguments
 from plugins.base import BasePlugin
 
@@ -52,7 +52,8 @@ def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
 def add_pr_curve(record: RunRecord, plugin: BasePlugin, dataset: Dataset) -> None:
     """PR curve over k' = 1..100 against the 10 true neighbours and its area (seed 002,
     sec. 4.5), from one untimed k=100 pass over the test queries."""
-    answers = np.asarray(plugin.batch_query(dataset.test, PR_MAX_K), dtype=np.int64)
+    found = plugin.batch_query(dataset.test, PR_MAX_K)
+    answers = batch_answers(found, len(dataset.test), PR_MAX_K, len(dataset.train))
     precision, recall, area = pr_curve(dataset.neighbors, answers, PR_RELEVANT, PR_MAX_K)
     record.measures["pr_auc"] = area
     record.measure_arrays.update(pr_precision=precision, pr_recall=recall)

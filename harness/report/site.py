@@ -32,6 +32,7 @@ from harness.core.results import load_results
 from harness.report import pages
 from harness.report.data import finite, slug
 from harness.report.figures import plot_all
+from harness.report.outdir import site_folder
 from harness.suites.history import read_history, regressions
 
 HISTORY = Path("nightly") / "history.csv"
@@ -45,11 +46,17 @@ def site_files() -> Path:
 
 
 def build_site(results_root: str | Path, outdir: str | Path) -> Path:
-    """Render the whole site into `outdir` (replacing what a previous build left); the index."""
+    """Render the whole site into `outdir`, replacing a site a previous build left there but
+    nothing else (`harness.report.outdir`); the index."""
+    with site_folder(outdir, protected=[results_root]) as staging:
+        render_site(results_root, staging)
+    return Path(outdir) / "index.html"
+
+
+def render_site(results_root: str | Path, outdir: str | Path) -> Path:
+    """Render the whole site into the empty folder `outdir`; the index."""
     results_root, outdir = Path(results_root), Path(outdir)
     results = load_results(results_root)
-    if outdir.exists():
-        shutil.rmtree(outdir)
     (outdir / "static").mkdir(parents=True)
     copy_static(outdir / "static")
     env = environment()

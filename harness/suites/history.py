@@ -98,15 +98,25 @@ def night_figures(ok: pd.DataFrame) -> dict[str, object]:
     return out
 
 
+class HistoryError(ValueError):
+    """A history file that is not one; the message says what to do."""
+
+
 def read_history(path: str | Path) -> pd.DataFrame:
     """The history file as a DataFrame; an empty one with the columns if there is none."""
     path = Path(path)
     if not path.is_file():
         return pd.DataFrame(columns=COLUMNS)
-    history = pd.read_csv(path, dtype={"night": str, "git_revision": str, "verdict": object})
+    try:
+        history = pd.read_csv(path, dtype={"night": str, "git_revision": str, "verdict": object})
+    except (ValueError, UnicodeDecodeError) as error:  # pandas' parser errors are ValueErrors
+        raise HistoryError(
+            f"{path} is not a readable nightly history file ({error}); move it away and rerun "
+            "`python run.py --suite nightly`"
+        ) from None
     missing = [c for c in COLUMNS if c not in history]
     if missing:
-        raise ValueError(
+        raise HistoryError(
             f"{path} lacks the column(s) {', '.join(missing)}: it is not a nightly history "
             "file; move it away and rerun `python run.py --suite nightly`"
         )

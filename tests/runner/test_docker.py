@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import time
 from pathlib import Path
@@ -38,7 +39,10 @@ def hardened(args: dict) -> None:
 
 
 def test_container_arguments(tiny_dataset: Path, tmp_path: Path):
-    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "res")
+    dataset = tmp_path / "data" / tiny_dataset.name  # a folder with no ground-truth cache yet
+    dataset.parent.mkdir()
+    shutil.copy(tiny_dataset, dataset)
+    job = make_job("plugins.bruteforce.module", "BruteForce", dataset, tmp_path / "res")
     labels = {reaper.LABEL: "me"}
     folder = tmp_path / "job"
     args = sandbox.container_arguments(job, folder, MEMORY, "1", labels, "abc123")
@@ -47,7 +51,7 @@ def test_container_arguments(tiny_dataset: Path, tmp_path: Path):
     assert (args["cpuset_cpus"], args["mem_limit"], args["memswap_limit"]) == ("1", MEMORY, MEMORY)
     writable = [host for host, mount in args["volumes"].items() if mount["mode"] != "ro"]
     assert writable == [str(folder.resolve())]  # only the job's own folder
-    assert args["volumes"][str(tiny_dataset.resolve())]["bind"] == f"/data/{tiny_dataset.name}"
+    assert args["volumes"][str(dataset.resolve())]["bind"] == f"/data/{dataset.name}"
     assert str(PROJECT_ROOT) not in args["volumes"]  # the image carries its code
     assert len(args["volumes"]) == 2  # no ground truth cache yet: nothing more
     assert args["command"][-1].endswith(f"/status.json {MEMORY}")
@@ -55,7 +59,7 @@ def test_container_arguments(tiny_dataset: Path, tmp_path: Path):
     assert environment["OMP_NUM_THREADS"] == "1" and environment["TMPDIR"].startswith("/job")
     assert environment["FORGET_BENCHMARKS_REVISION"] == "abc123"
     inner = sandbox.container_job(job)
-    assert inner.dataset_path == f"/data/{tiny_dataset.name}"
+    assert inner.dataset_path == f"/data/{dataset.name}"
     assert inner.result_path([]).is_relative_to("/job")
     assert job.results_dir == str(tmp_path / "res")  # the host's job is unchanged
 

@@ -1,4 +1,5 @@
-"""Fault isolation: every way a worker can die is recorded, and the runs beside it succeed."""
+"""The local runner: workers on one BLAS thread, and an interrupted or killed runner stops its
+workers and records nothing (the faults themselves: `test_fault_matrix`)."""
 
 from __future__ import annotations
 
@@ -19,45 +20,6 @@ from harness.runner.scheduling import Limits
 from tests.support.jobs import fault_job
 
 GiB = 2**30
-
-
-@pytest.mark.timeout(180)
-def test_each_fault_is_recorded_with_its_cause_and_the_normal_run_succeeds(
-    tiny_dataset: Path, tmp_path: Path
-) -> None:
-    expected = {
-        "Segfault": "signal",
-        "Exit": "exit",
-        "Sleep": "timeout",
-        "Allocate": "memory",
-        "AllocateShared": "memory",
-        "Raise": "exception",
-        "KilledWhileWriting": "signal",
-        "BruteForce": "",
-    }
-    jobs = [fault_job(name, tiny_dataset, tmp_path) for name in expected]
-    outcomes = run_local(jobs, "euclidean", Limits(15, GiB), parallelism=2)
-
-    causes = {o.job.definition.constructor: o.cause for o in outcomes}
-    assert causes == expected
-    for job in jobs:
-        result = read_result(job.result_path([]))
-        attrs = result["attrs"]
-        if job.definition.constructor == "BruteForce":
-            assert attrs["status"] == "ok"
-            assert result["measures"]["recall"] == 1.0
-        else:
-            assert attrs["status"] == "failed"
-            assert attrs["failure_cause"] == expected[job.definition.constructor]
-    details = {o.job.definition.constructor: o.detail for o in outcomes}
-    assert "SIGSEGV" in details["Segfault"]
-    assert "code 1" in details["Exit"]
-    assert "planted failure in fit" in details["Raise"]
-    assert "MemoryError" in details["Allocate"]
-    assert "resident memory" in details["AllocateShared"]
-    assert "SIGKILL" in details["KilledWhileWriting"]
-    leftovers = [p.name for p in tmp_path.rglob("*") if ".partial-" in p.name]
-    assert leftovers == [], "a worker killed mid-write left a partial result file"
 
 
 @pytest.mark.parametrize("batch", [False, True])

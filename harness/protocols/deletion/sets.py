@@ -28,9 +28,10 @@ def rows_to_delete(delete_count: float, n: int) -> int:
         rows = round(delete_count * n)
     else:
         rows = int(delete_count)
-    if not 1 <= rows <= n:
+    if not 1 <= rows < n:
         raise ValueError(
-            f"cannot delete {rows} of {n} rows: give a count from 1 to {n} or a fraction"
+            f"cannot delete {rows} of {n} rows: at least one row must remain to search; give a "
+            f"count from 1 to {n - 1} or a fraction"
         )
     return rows
 
