@@ -14,7 +14,14 @@ from harness.core.results import result_path
 
 #: The protocol options that make a run's variant; others (e.g. how many single deletes
 #: are timed) change the measurement, not what is measured.
-VARIANT_KEYS = ("policy", "delete_count", "delete_seed", "runbook", "runbook_seed")
+VARIANT_KEYS = (
+    "policy",
+    "delete_count",
+    "delete_seed",
+    "runbook",
+    "runbook_dataset",
+    "runbook_seed",
+)
 
 
 @dataclass
