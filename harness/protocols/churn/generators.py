@@ -100,7 +100,9 @@ def clusters_of(
     train: np.ndarray, metric: str, count: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
     """The train rows of each k-means cluster (centroids trained on a sample, every row
-    assigned to its nearest), in row order; spherical k-means for angular data."""
+    assigned to its nearest), in row order; spherical k-means for angular data. One thread,
+    so that every process (the runner validating, each worker replaying) gets the same
+    clusters: sums in another order could move a row on a cluster boundary."""
     data = unit_rows(train) if metric == "angular" else np.ascontiguousarray(train, np.float32)
     sample = rng.choice(len(data), size=min(KMEANS_SAMPLE, len(data)), replace=False)
     kmeans = faiss.Kmeans(
@@ -111,8 +113,13 @@ def clusters_of(
         spherical=metric == "angular",
         verbose=False,
     )
-    kmeans.train(data[np.sort(sample)])
-    labels = kmeans.index.search(data, 1)[1][:, 0]
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        kmeans.train(data[np.sort(sample)])
+        labels = kmeans.index.search(data, 1)[1][:, 0]
+    finally:
+        faiss.omp_set_num_threads(threads)
     return [np.flatnonzero(labels == c) for c in range(count) if (labels == c).any()]
 
 
