@@ -332,3 +332,4 @@ def test_the_command_line_runs_an_unchanged_runbook_and_shows_both_recalls(
     stored = read_result(path)
     assert stored["measure_arrays"]["search_neighbors"].shape == (8, QUERIES, K)
     assert stored["measures"]["mean_recall_bigann"] == 1.0
+    assert stored["measures"]["runbook"] == f"delete_runbook-{KEY}"  # the entry it ran

@@ -19,6 +19,7 @@ numbers (it reads 1, 2, ... up to the first missing one), a step number written 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Hashable
 from typing import Any
@@ -74,7 +75,8 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _s
 def parse_runbook(
     text: str, name: str, n_rows: int, dataset: str, entry: str | None = None
 ) -> Runbook:
-    """The entry `entry` (default: the one named like `dataset`) of a runbook YAML text."""
+    """The entry `entry` (default: the one named like `dataset`) of a runbook YAML text;
+    named `name`, or `<name>-<entry>` for an entry not named like the dataset."""
     try:
         raw = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except RunbookError as error:
@@ -93,7 +95,10 @@ def parse_runbook(
         )
     if not isinstance(raw[key], dict):
         raise RunbookError(f"runbook {name}: the entry {key!r} must be a mapping")
-    return _entry(raw[key], name, n_rows)
+    runbook = _entry(raw[key], name, n_rows)
+    if key != dataset:  # another entry of the file than the dataset's own: say which
+        runbook = dataclasses.replace(runbook, name=f"{name}-{key}")
+    return runbook
 
 
 def _entry(entry: dict[Any, Any], name: str, n_rows: int) -> Runbook:
