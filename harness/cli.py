@@ -100,7 +100,18 @@ def parser() -> argparse.ArgumentParser:
         help=f"churn: a built-in ({', '.join(BUILT_IN_RUNBOOKS)}) or a big-ann-benchmarks "
         "runbook YAML",
     )
-    p.add_argument("--runbook-seed", type=int, default=1, help="churn: seed of delete-clusters")
+    p.add_argument(
+        "--runbook-dataset",
+        metavar="KEY",
+        help="churn: the entry of the runbook file to run (a big-ann-benchmarks dataset key "
+        "such as random-xs); without it, the entry named like --dataset",
+    )
+    p.add_argument(
+        "--runbook-seed",
+        type=int,
+        default=1,
+        help="churn: seed of delete-clusters and clustered-rounds",
+    )
     p.add_argument(
         "--erasure-seed",
         type=int,
@@ -179,6 +190,7 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         delete_seed=args.delete_seed,
         delete_singles=args.delete_singles,
         runbook=args.runbook,
+        runbook_dataset=args.runbook_dataset,
         runbook_seed=args.runbook_seed,
         erasure_seed=args.erasure_seed,
         pr_auc=args.pr_auc,

@@ -62,7 +62,20 @@ class BasePlugin:
         raise NotImplementedError
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
-        """Add rows after `fit` under the given external ids."""
+        """Add rows after `fit` under the given external ids (an id deleted earlier may come
+        back: a runbook's `replace` is a delete and an insert of the same ids)."""
+        raise NotImplementedError
+
+    def replace(self, X: np.ndarray, ids: np.ndarray) -> None:
+        """Optional: point existing ids at new vectors in one operation (big-ann-benchmarks'
+        `replace`). Without it the harness deletes the ids and inserts them again."""
+        raise NotImplementedError
+
+    def warmup(self, X: np.ndarray) -> None:
+        """Optional: pay one-time costs of the process (JIT compilation, lazy imports) on `X`,
+        the first rows of the training set, e.g. by building and discarding a small index.
+        Called before the timed `fit`, so neither its time nor its memory is counted as the
+        build's. Leave this object ready for `fit`."""
         raise NotImplementedError
 
     def compact(self) -> None:
@@ -77,8 +90,9 @@ class BasePlugin:
         """Bytes held by the index.
 
         The default is the process's resident set size, so the harness's difference between
-        after and before `fit` is the growth during the build, as in ann-benchmarks.
-        Plugins that know their footprint exactly override this.
+        after and before `fit` is the growth during the build, as in ann-benchmarks; what the
+        process pays once (imports, JIT-compiled code) belongs in `warmup`, which runs before
+        the first reading. Plugins that know their footprint exactly override this.
         """
         return int(psutil.Process().memory_info().rss)
 
@@ -90,7 +104,8 @@ class BasePlugin:
 
 
 def offers(plugin: BasePlugin | type[BasePlugin], member: str) -> bool:
-    """Whether a plugin overrides an optional member (`delete`, `insert`, `compact`, `save`)."""
+    """Whether a plugin overrides an optional member (`delete`, `insert`, `replace`,
+    `compact`, `save`, `warmup`, `fit_queries`)."""
     cls = plugin if isinstance(plugin, type) else type(plugin)
     return getattr(cls, member) is not getattr(BasePlugin, member)
 

@@ -1,15 +1,18 @@
 """Algorithm definitions from `algos.yaml`: validation and grid expansion as in ann-benchmarks.
 
 Each algorithm names its plugin (module, constructor), its Docker image and `base_args`
-(with `@metric`, `@dimension`, `@count` placeholders), and run groups of build-arg (`args`)
-and query-arg (`query_args`) grids. A list is an axis of positional arguments, a dict is
-expanded over its list values and passed as keywords.
+(with `@metric`, `@dimension`, `@count` placeholders, replaced anywhere in the build
+arguments), and run groups of build-arg (`args`) and query-arg (`query_args`) grids. A list
+is an axis of positional arguments, a dict is expanded over its list values and passed as
+keywords; a run group with `metrics` runs only on datasets of those metrics. An
+ann-benchmarks `config.yml` is accepted as it is (`annb_config` translates it); its
+algorithms keep ann-benchmarks' interface (`interface: ann-benchmarks`), which
+`plugins.annb.adapter` puts under this project's contract.
 """
 
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -18,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from harness.core import annb_config
+from harness.core.environment import PROJECT_ROOT
+from harness.core.grids import Arguments, combinations
+from plugins.annb.adapter import AnnBenchmarksPlugin
 from plugins.base import METRICS, BasePlugin
-
-Arguments = list[Any] | dict[str, Any]
 
 ALGORITHM_KEYS: dict[str, tuple[type, ...]] = {
     "module": (str,),
@@ -30,6 +35,7 @@ ALGORITHM_KEYS: dict[str, tuple[type, ...]] = {
     "disabled": (bool,),
     "metrics": (list,),
     "description": (str,),
+    "interface": (str,),
     "run_groups": (dict,),
 }
 REQUIRED_KEYS = ("module", "constructor", "docker_image", "run_groups")
@@ -37,8 +43,19 @@ RUN_GROUP_KEYS: dict[str, tuple[type, ...]] = {
     "args": (list, dict),
     "query_args": (list, dict),
     "default": (bool,),
+    "metrics": (list,),
 }
 PLACEHOLDERS = ("@metric", "@dimension", "@count")
+#: `forget`: a `plugins.base.BasePlugin`; `ann-benchmarks`: an ann-benchmarks `BaseANN`,
+#: run through `plugins.annb.adapter`.
+INTERFACES = ("forget", "ann-benchmarks")
+#: ann-benchmarks' names for keys of this file, and what to do instead.
+ANN_BENCHMARKS_KEYS = {
+    "docker_tag": "it is docker_image here",
+    "name": "the entry's key is its name here",
+    "arg_groups": "write args as a list of positional axes",
+    "query_arg_groups": "write query_args as a list of positional axes",
+}
 
 
 class DefinitionError(ValueError):
@@ -58,9 +75,11 @@ class Algorithm:
     disabled: bool = False
     metrics: tuple[str, ...] = METRICS
     description: str = ""
+    interface: str = "forget"
 
     def plugin_class(self) -> type[BasePlugin]:
-        return getattr(importlib.import_module(self.module), self.constructor)
+        """The class the harness drives (the adapter for an ann-benchmarks algorithm)."""
+        return _plugin_class(self.module, self.constructor, self.interface)
 
 
 @dataclass(frozen=True)
@@ -74,22 +93,39 @@ class Definition:
     arguments: list[Any]
     build_args: Arguments
     query_argument_groups: list[Arguments] = field(default_factory=list)
+    interface: str = "forget"
+    metric: str | None = None
 
     def instantiate(self) -> BasePlugin:
         """A fresh plugin object built with this definition's arguments."""
         cls = getattr(importlib.import_module(self.module), self.constructor)
         keywords = self.build_args if isinstance(self.build_args, dict) else {}
+        if _plugin_class(self.module, self.constructor, self.interface) is AnnBenchmarksPlugin:
+            return AnnBenchmarksPlugin(lambda: cls(*self.arguments, **keywords), self.metric)
         return cls(*self.arguments, **keywords)
 
 
+def _plugin_class(module: str, constructor: str, interface: str) -> type[BasePlugin]:
+    cls = getattr(importlib.import_module(module), constructor)
+    if interface == "ann-benchmarks" and not issubclass(cls, BasePlugin):
+        return AnnBenchmarksPlugin
+    return cls
+
+
 def load_algorithms(path: str | Path = "algos.yaml") -> dict[str, Algorithm]:
-    """Parse and validate every entry of an `algos.yaml` file."""
+    """Parse and validate every entry of an `algos.yaml` file or an ann-benchmarks
+    `config.yml` (`annb_config`)."""
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise DefinitionError(f"{path}: no such file; pass --definitions FILE") from None
     except yaml.YAMLError as error:
         raise DefinitionError(f"{path} is not valid YAML: {error}") from None
+    if annb_config.is_config(raw):
+        try:
+            raw = annb_config.translate(raw, Path(path), PROJECT_ROOT)
+        except annb_config.ConfigError as error:
+            raise DefinitionError(str(error)) from None
     if not isinstance(raw, dict):
         raise DefinitionError(f"{path}: expected a mapping of algorithm name to definition")
     return {name: validate_algorithm(name, entry) for name, entry in raw.items()}
@@ -103,8 +139,14 @@ def validate_algorithm(name: str, entry: Any) -> Algorithm:
         if key not in ALGORITHM_KEYS:
             raise DefinitionError(
                 f"algorithm {name!r}: unknown key {key!r}; use only {', '.join(ALGORITHM_KEYS)}"
+                + _ann_benchmarks_hint(key)
             )
         _check_type(name, key, value, ALGORITHM_KEYS[key])
+    if entry.get("interface", "forget") not in INTERFACES:
+        raise DefinitionError(
+            f"algorithm {name!r}: key 'interface' must be one of {', '.join(INTERFACES)}, "
+            f"got {entry['interface']!r}"
+        )
     for key in REQUIRED_KEYS:
         if key not in entry:
             raise DefinitionError(f"algorithm {name!r}: missing key {key!r}; add it")
@@ -126,6 +168,7 @@ def validate_algorithm(name: str, entry: Any) -> Algorithm:
         disabled=entry.get("disabled", False),
         metrics=metrics,
         description=entry.get("description", ""),
+        interface=entry.get("interface", "forget"),
     )
 
 
@@ -139,21 +182,28 @@ def check_importable(algorithm: Algorithm) -> None:
             f"{algorithm.constructor!r}; name the plugin class defined there"
         ) from None
     except Exception as error:
+        copied = (
+            "; an ann-benchmarks algorithm folder goes to plugins/annb/<name>/ with its config.yml"
+        ) * (algorithm.interface == "ann-benchmarks")
         raise DefinitionError(
             f"algorithm {algorithm.name!r}: key 'module' ({algorithm.module}) does not import: "
             f"{type(error).__name__}: {error}. Install the plugin's library "
-            f"(see its Dockerfile) or set 'disabled: true'"
+            f"(see its Dockerfile) or set 'disabled: true'{copied}"
         ) from None
 
 
 def expand(algorithm: Algorithm, metric: str, dimension: int, count: int) -> list[Definition]:
-    """Every build-argument combination of every run group, placeholders substituted."""
+    """Every build-argument combination of every run group for `metric` (a group with
+    `metrics` only for those), placeholders substituted anywhere in the build arguments."""
     values = {"@metric": metric, "@dimension": dimension, "@count": count}
-    base = [values.get(a, a) if isinstance(a, str) else a for a in algorithm.base_args]
+    base = substitute(algorithm.base_args, values)
     definitions = []
     for spec in algorithm.run_groups.values():
+        if metric not in spec.get("metrics", METRICS):
+            continue
         query_groups = combinations(spec.get("query_args", []))
         for build in combinations(spec.get("args", [])):
+            build = substitute(build, values)
             positional = build if isinstance(build, list) else []
             definitions.append(
                 Definition(
@@ -164,18 +214,21 @@ def expand(algorithm: Algorithm, metric: str, dimension: int, count: int) -> lis
                     arguments=base + positional,
                     build_args=build,
                     query_argument_groups=query_groups,
+                    interface=algorithm.interface,
+                    metric=metric,
                 )
             )
     return definitions
 
 
-def combinations(args: Arguments) -> list[Arguments]:
-    """ann-benchmarks' grid expansion: the product over every list-valued axis."""
-    if isinstance(args, list):
-        axes = [a if isinstance(a, list) else [a] for a in args]
-        return [list(x) for x in itertools.product(*axes)]
-    axes = [[(k, x) for x in v] if isinstance(v, list) else [(k, v)] for k, v in args.items()]
-    return [dict(x) for x in itertools.product(*axes)]
+def substitute(value: Any, values: dict[str, Any]) -> Any:
+    """`value` with every placeholder string replaced, inside lists and dicts too (as
+    ann-benchmarks' `_substitute_variables`)."""
+    if isinstance(value, dict):
+        return {k: substitute(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, values) for v in value]
+    return values.get(value, value) if isinstance(value, str) else value
 
 
 def select(
@@ -237,9 +290,24 @@ def _check_run_group(name: str, group: str, spec: Any) -> None:
         if key not in RUN_GROUP_KEYS:
             raise DefinitionError(
                 f"algorithm {name!r}: run group {group!r} has unknown key {key!r}; "
-                f"use only {', '.join(RUN_GROUP_KEYS)}"
+                f"use only {', '.join(RUN_GROUP_KEYS)}" + _ann_benchmarks_hint(key)
             )
         _check_type(name, f"run_groups.{group}.{key}", value, RUN_GROUP_KEYS[key])
+    unknown = [m for m in spec.get("metrics", []) if m not in METRICS]
+    if unknown:
+        raise DefinitionError(
+            f"algorithm {name!r}: run group {group!r} has unknown metrics {unknown}; use "
+            f"{list(METRICS)}"
+        )
+
+
+def _ann_benchmarks_hint(key: str) -> str:
+    if key not in ANN_BENCHMARKS_KEYS:
+        return ""
+    return (
+        f" ({key!r} is ann-benchmarks' config.yml key: {ANN_BENCHMARKS_KEYS[key]}, or pass "
+        "the config.yml itself with --definitions)"
+    )
 
 
 def _check_type(name: str, key: str, value: Any, types: tuple[type, ...]) -> None:

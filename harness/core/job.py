@@ -16,7 +16,14 @@ from harness.core.results import ANN_ALGORITHM, is_finished, result_path
 #: The protocol options that make a run's variant, in this order; others (e.g. how many
 #: single deletes are timed, the erasure samples' seed) change the measurement, not what is
 #: measured: they are in the run's identity, and a run with other values replaces its file.
-VARIANT_KEYS = ("policy", "delete_count", "delete_seed", "runbook", "runbook_seed")
+VARIANT_KEYS = (
+    "policy",
+    "delete_count",
+    "delete_seed",
+    "runbook",
+    "runbook_dataset",
+    "runbook_seed",
+)
 
 
 @dataclass

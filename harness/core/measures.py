@@ -86,6 +86,12 @@ MEASURES: dict[str, Measure] = _measures(
     Measure("deleted_returned", "deleted returned", "deleted ids in answers", "lower", 1, 0),
     # churn
     Measure("mean_recall", "mean recall", "recall averaged over the search steps", "higher"),
+    Measure(
+        "mean_recall_bigann",
+        "big-ann recall",
+        "mean recall as big-ann-benchmarks scores it: by id, ties within 1e-6 of the k-th",
+        "higher",
+    ),
     Measure("min_recall", "min recall", "worst recall of a search step", "higher"),
     Measure("final_recall", "final recall", "recall at the last search step", "higher"),
     Measure("total_time", "total s", "time of every step of the runbook", "lower", 1, 2),

@@ -13,7 +13,7 @@ from pathlib import Path
 DEFAULT_DATASET = "glove-100k-50-angular"
 EXECUTORS = ("local", "docker", "ray")
 DELETE_POLICIES = ("random", "cluster")
-BUILT_IN_RUNBOOKS = ("sliding-window", "delete-clusters")
+BUILT_IN_RUNBOOKS = ("sliding-window", "delete-clusters", "clustered-rounds")
 #: Single deletions the deletion protocol times one by one, by default.
 DELETE_SINGLES = 1000
 
@@ -41,7 +41,10 @@ class RunRequest:
     delete_seed: int = 1  # the deletion set D
     delete_singles: int = DELETE_SINGLES
     runbook: str = "sliding-window"
-    runbook_seed: int = 1  # the neighbourhoods of the delete-clusters runbook
+    #: The entry of a runbook file to run (its dataset key); None: the one named like the
+    #: dataset.
+    runbook_dataset: str | None = None
+    runbook_seed: int = 1  # the seeded built-in runbooks (delete-clusters, clustered-rounds)
     erasure_seed: int = 1  # the membership-inference and control samples
     pr_auc: bool = False
     # files

@@ -29,6 +29,36 @@ def knn_recall(
     return hits.sum(axis=1) / k
 
 
+#: big-ann-benchmarks' tie tolerance: true neighbours past the k-th whose distance is within
+#: this of the k-th distance join the set the answers are matched against.
+BIGANN_TIE_TOLERANCE = 1e-6
+
+
+def knn_recall_bigann(
+    true_ids: np.ndarray,
+    true_distances: np.ndarray,
+    run_ids: np.ndarray,
+    k: int,
+    tolerance: float = BIGANN_TIE_TOLERANCE,
+) -> np.ndarray:
+    """Per-query recall@k as big-ann-benchmarks computes it, by id.
+
+    Its `compute_recall_with_distance_ties` (benchmark/plotting/metrics.py): the true set is
+    the first k true ids, extended by the run of neighbours right after the k-th whose
+    distance is within `tolerance` of the k-th (this needs ground truth deeper than k; with
+    exactly k columns there is no extension); recall = |true set ∩ answers| / k. `-1` marks
+    padding on either side; a repeated answer counts once.
+    """
+    ids = run_ids[:, :k]
+    kth = true_distances[:, k - 1 : k]
+    tied = np.abs(true_distances[:, k:] - kth) < tolerance
+    extended = np.cumprod(tied, axis=1).astype(bool)  # the run of ties right after the k-th
+    members = np.concatenate([np.ones_like(kth, dtype=bool).repeat(k, axis=1), extended], 1)
+    truth = np.where(members & (true_ids >= 0), true_ids, -2)  # -2 matches no answer
+    hits = (ids[:, :, None] == truth[:, None, :]).any(axis=2) & (ids >= 0) & ~_repeated(ids)
+    return hits.sum(axis=1) / k
+
+
 def _repeated(ids: np.ndarray) -> np.ndarray:
     """True where an id already appeared earlier in its row."""
     order = np.argsort(ids, axis=1, kind="stable")

@@ -20,7 +20,10 @@ COLUMNS = {
         "single_p50", "single_p99", "single_max", "batch_time", "compact_time",
         "rebuild_time", "speedup", "recall", "qps", "deleted_returned",
     ),
-    "churn": ("mean_recall", "min_recall", "final_recall", "qps", "total_time", "rebuilds"),
+    "churn": (
+        "mean_recall", "mean_recall_bigann", "min_recall", "final_recall", "qps", "total_time",
+        "rebuilds",
+    ),
     "erasure": (
         "leaks", "remanent_fraction", "auc_before", "auc_after", "auc_retrain",
         "unlearning_gap", "recall", "recall_retrain",

@@ -241,6 +241,8 @@ class FaissLSH(ExactRerank):
 
     def __init__(self, metric: str, n_bits: int = 256) -> None:
         super().__init__(metric)
+        if metric != "angular":  # sign bits of projections estimate angles only
+            raise ValueError(f"faiss-lsh supports 'angular' only, not {metric!r}")
         if n_bits < 1:
             raise ValueError(f"need n_bits >= 1, got {n_bits}")
         self.n_bits = n_bits

@@ -87,12 +87,29 @@ class Hnswlib(BasePlugin):
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
         rows = as_rows(X, self.dimension)
         labels = check_insertable(ids, len(rows), self.live)
-        tombstones = self.index.get_current_count() - len(self.live)
-        needed = self.index.get_current_count() + max(0, len(rows) - tombstones)
+        # A label deleted earlier still names its tombstone: it gets that slot back (unmark,
+        # then update the vector). Given to `replace_deleted` instead, it would take another
+        # tombstone while its old one kept the label, and reusing that one later would drop
+        # the label from hnswlib's lookup table ("Label not found" on the next delete).
+        revived = np.array([self._unmark(label) for label in labels], dtype=bool)
+        if revived.any():
+            self.index.add_items(rows[revived], labels[revived])
+        fresh = ~revived
+        tombstones = self.index.get_current_count() - len(self.live) - int(revived.sum())
+        needed = self.index.get_current_count() + max(0, int(fresh.sum()) - tombstones)
         if needed > self.index.get_max_elements():
             self.index.resize_index(max(needed, 2 * self.index.get_max_elements()))
-        self.index.add_items(rows, labels, replace_deleted=True)
+        if fresh.any():
+            self.index.add_items(rows[fresh], labels[fresh], replace_deleted=True)
         self.live.update(labels.tolist())
+
+    def _unmark(self, label: int) -> bool:
+        """Undelete `label` if hnswlib still holds it as a tombstone."""
+        try:
+            self.index.unmark_deleted(int(label))
+        except RuntimeError:  # hnswlib has no such label (any more)
+            return False
+        return True
 
     def save(self, directory: str | Path) -> None:
         self.index.save_index(str(Path(directory) / "hnswlib.bin"))

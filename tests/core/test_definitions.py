@@ -59,7 +59,7 @@ def test_the_project_definitions_load_and_instantiate() -> None:
     for algorithm in algorithms.values():
         if not algorithm.disabled:
             check_importable(algorithm)
-            for definition in expand(algorithm, "euclidean", 8, 10):
+            for definition in expand(algorithm, algorithm.metrics[0], 8, 10):
                 definition.instantiate().done()
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.conformance import intel_cpu
 from harness.core.job import Job
 from harness.core.results import read_result
 from harness.runner.local import run_local
 from harness.runner.scheduling import Limits
 from plugins.base import offers
-from tests.plugins.test_conformance import intel_cpu
 from tests.support.jobs import make_job
 
 GiB = 2**30

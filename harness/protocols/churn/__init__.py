@@ -1,1 +1,2 @@
-"""Protocol 3, churn: its runbooks (`runbooks`) and the replay (`protocol`)."""
+"""Protocol 3, churn: runbooks (`runbooks`, from `bigann` files or `generators`), their
+replay on a plugin (`replay`) and the protocol's entry points (`protocol`)."""

@@ -1,79 +1,83 @@
-"""Protocol 3, churn: replay an insert / delete / search runbook and follow recall step by step.
+"""Protocol 3, churn: replay an insert / delete / replace / search runbook, recall step by step.
 
-The first insert fits the index; later inserts and deletes use the plugin's `insert` and
-`delete` where it offers them, else the index is rebuilt on the live rows and that rebuild
-is the step's time. At every search step each query group is timed and scored against the
-exact ground truth of that step's live rows (cached on disk); a returned id that is not live
-counts as a miss. Per run (one query group): recall, QPS and time of every step, and the
-mean recall over the search steps (the big-ann-benchmarks streaming figure).
+The runbook is a built-in (`generators`) or a big-ann-benchmarks streaming YAML file
+(`bigann`), validated before any work (`runbooks.validate`); `replay` applies it to the
+plugin. Per run (one query group): recall, QPS and time of every step, every search step's
+answers (`search_neighbors`, searches x queries x k, so a run can be rescored step by step
+as big-ann-benchmarks does), and the mean recall over the search steps both ours
+(`mean_recall`) and big-ann-benchmarks' (`mean_recall_bigann`, its streaming figure).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness.core.definitions import Arguments
 from harness.core.job import Job
-from harness.core.request import RunRequest
+from harness.core.request import BUILT_IN_RUNBOOKS, RunRequest
 from harness.core.results import RunRecord
 from harness.data.datasets import Dataset
-from harness.data.gt_cache import cache_dir, cached_ground_truth
-from harness.protocols._measure import has_native_delete, measure, rebuild, set_query_arguments
-from harness.protocols.churn.runbooks import Runbook, Step, load_runbook
-from plugins.base import BasePlugin, offers
+from harness.protocols.churn import bigann, generators
+from harness.protocols.churn.replay import Replay, apply, search, step_truth
+from harness.protocols.churn.runbooks import OPERATIONS, Runbook, RunbookError, TagMap, validate
+
+SEEDED = ("delete-clusters", "clustered-rounds")
+
+
+def load_runbook(
+    spec: str,
+    dataset: str,
+    train: np.ndarray,
+    metric: str,
+    seed: int = 1,
+    entry: str | None = None,
+) -> Runbook:
+    """A built-in runbook by name, or the entry `entry` of a big-ann-benchmarks YAML file
+    (default: the entry named like `dataset`), validated against the train rows."""
+    if spec in generators.GENERATORS:
+        runbook = generators.GENERATORS[spec](train, metric, seed)
+    elif Path(spec).is_file():
+        text = Path(spec).read_text()
+        runbook = bigann.parse_runbook(text, Path(spec).stem, len(train), dataset, entry)
+    else:
+        raise RunbookError(
+            f"runbook {spec!r} is neither a built-in ({', '.join(BUILT_IN_RUNBOOKS)}) nor a file; "
+            "give one of those names or the path of a big-ann-benchmarks runbook YAML file"
+        )
+    validate(runbook, len(train))
+    return runbook
 
 
 def options(request: RunRequest, dataset: Dataset) -> dict[str, Any]:
-    """The runbook (a file by its absolute path), validated against the dataset now."""
-    runbook = request.runbook
+    """The runbook (a file by its absolute path, with the entry it runs), validated against
+    the dataset now."""
+    runbook, entry = request.runbook, request.runbook_dataset
     if Path(runbook).is_file():
         runbook = str(Path(runbook).resolve())
-    load_runbook(runbook, dataset.name, dataset.train, dataset.metric, request.runbook_seed)
-    seeded = {"runbook_seed": request.runbook_seed} if runbook == "delete-clusters" else {}
-    return {"runbook": runbook, **seeded}
-
-
-@dataclass
-class Replay:
-    """The index under churn and the bookkeeping of what it holds."""
-
-    job: Job
-    dataset: Dataset
-    live: np.ndarray
-    plugin: BasePlugin | None = None
-    rebuilds: int = 0
-    build_time: float = 0.0
-    step_times: list[float] = field(default_factory=list)
-
-
-def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
-    runbook = job_runbook(job, dataset)
-    replay = Replay(job, dataset, np.zeros(len(dataset.train), dtype=bool))
-    searches: list[list[RunRecord]] = [[] for _ in job.query_groups]
-    try:
-        for step in runbook.steps:
-            if step.operation == "search":
-                for group, record in zip(searches, search(replay, runbook, step), strict=True):
-                    group.append(record)
-                replay.step_times.append(np.nan)  # per query group, filled in below
-            else:
-                replay.step_times.append(update(replay, step))
-    finally:
-        if replay.plugin is not None:
-            replay.plugin.done()
-    for query_args, records in zip(job.query_groups, searches, strict=True):
-        yield summarise(replay, runbook, query_args, records)
+    elif entry is not None:
+        raise RunbookError(
+            f"--runbook-dataset {entry!r} picks an entry of a runbook file, but {runbook!r} "
+            "is a built-in runbook; leave it out or give a runbook file"
+        )
+    load_runbook(runbook, dataset.name, dataset.train, dataset.metric, request.runbook_seed, entry)
+    chosen = {"runbook_dataset": entry} if entry not in (None, dataset.name) else {}
+    seeded = {"runbook_seed": request.runbook_seed} if runbook in SEEDED else {}
+    return {"runbook": runbook, **chosen, **seeded}
 
 
 def job_runbook(job: Job, dataset: Dataset) -> Runbook:
     args = job.protocol_args
     return load_runbook(
-        args["runbook"], job.dataset, dataset.train, dataset.metric, args.get("runbook_seed", 1)
+        args["runbook"],
+        job.dataset,
+        dataset.train,
+        dataset.metric,
+        args.get("runbook_seed", 1),
+        args.get("runbook_dataset"),
     )
 
 
@@ -81,123 +85,96 @@ def prepare(job: Job, dataset: Dataset) -> None:
     """Put the ground truth of every search step in the cache ahead of the run (for a runner
     whose workers may not write the cache)."""
     runbook = job_runbook(job, dataset)
-    live = np.zeros(len(dataset.train), dtype=bool)
+    tags = TagMap(len(dataset.train))
     for step in runbook.steps:
+        tags.apply(step)
         if step.operation == "search":
-            step_distances(job, dataset, runbook, step, live)
-        else:
-            live[step.ids] = step.operation == "insert"
+            step_truth(job, dataset, runbook, step, tags)
 
 
-def step_distances(
-    job: Job, dataset: Dataset, runbook: Runbook, step: Step, live: np.ndarray
-) -> np.ndarray:
-    """True distances at a search step, over its live rows (from the cache when it exists)."""
-    _, distances = cached_ground_truth(
-        cache_dir(job.dataset_path, job.dataset),
-        f"{runbook.name}-step{step.number}",
-        dataset,
-        np.flatnonzero(live),
-        job.k,
-    )
-    return distances
+def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
+    runbook = job_runbook(job, dataset)
+    replay = Replay(job, dataset, TagMap(len(dataset.train)))
+    searches: list[list[RunRecord]] = [[] for _ in job.query_groups]
+    step_times, live = [], []
+    try:
+        for step in runbook.steps:
+            if step.operation == "search":
+                truth = step_truth(job, dataset, runbook, step, replay.tags)
+                for group, record in zip(
+                    searches, search(replay, job.query_groups, truth), strict=True
+                ):
+                    group.append(record)
+                step_times.append(np.nan)  # per query group, filled in by `summarise`
+            else:
+                step_times.append(apply(replay, step))
+            live.append(replay.tags.live_count)
+    finally:
+        replay.done()
+    steps = StepLog(runbook, np.array(step_times), np.array(live))
+    for query_args, records in zip(job.query_groups, searches, strict=True):
+        yield summarise(replay, steps, query_args, records)
 
 
-def update(replay: Replay, step: Step) -> float:
-    """Apply an insert or delete; its time (a rebuild's where the plugin lacks the operation)."""
-    inserting = step.operation == "insert"
-    replay.live[step.ids] = inserting
-    plugin = replay.plugin
-    native = plugin is not None and (
-        offers(plugin, "insert") if inserting else has_native_delete(plugin)
-    )
-    if native and inserting:
-        rows = replay.dataset.train[step.ids]
-        start = time.perf_counter()
-        plugin.insert(rows, step.ids)
-        return time.perf_counter() - start
-    if native:
-        start = time.perf_counter()
-        plugin.delete(step.ids)
-        return time.perf_counter() - start
-    seconds = fit_live(replay)
-    if plugin is not None:
-        replay.rebuilds += 1
-    else:
-        replay.build_time = seconds
-    return seconds
+class StepLog:
+    """What every step of a replay did: operation, size, time (searches: NaN) and the live
+    count after it."""
 
+    def __init__(self, runbook: Runbook, times: np.ndarray, live: np.ndarray) -> None:
+        self.runbook = runbook
+        self.times = times
+        self.live = live
+        self.operations = np.array([s.operation for s in runbook.steps])
 
-def fit_live(replay: Replay) -> float:
-    """A fresh index on the live rows, replacing the current one; the fit time."""
-    if replay.plugin is not None:
-        replay.plugin.done()
-        replay.plugin = None
-    rows = np.flatnonzero(replay.live)
-    if not len(rows):
-        return 0.0
-    dataset = replay.dataset
-    seconds, replay.plugin = rebuild(
-        replay.job.definition, dataset.train, rows, dataset.learn_queries
-    )
-    return seconds
-
-
-def search(replay: Replay, runbook: Runbook, step: Step) -> list[RunRecord]:
-    """Every query group against this step's ground truth (from the cache when it exists)."""
-    job, dataset = replay.job, replay.dataset
-    true_distances = step_distances(job, dataset, runbook, step, replay.live)
-    records = []
-    for query_args in job.query_groups:
-        set_query_arguments(replay.plugin, query_args)
-        records.append(measure(replay.plugin, dataset, job, true_distances, replay.live))
-    return records
+    def of(self, operation: str) -> np.ndarray:
+        return self.operations == operation
 
 
 def summarise(
-    replay: Replay, runbook: Runbook, query_args: object, records: list[RunRecord]
+    replay: Replay, steps: StepLog, query_args: Arguments, records: list[RunRecord]
 ) -> RunRecord:
-    """One run: per-step times (this group's query time at its searches) and recalls."""
+    """One run: per-step times (this group's query time at its searches), recalls both ways
+    and answers."""
+    runbook = steps.runbook
     recalls = np.array([r.measures["recall"] for r in records])
-    qps = np.array([r.measures["qps"] for r in records])
-    step_times = np.array(replay.step_times)
-    is_search = np.array([s.operation == "search" for s in runbook.steps])
-    step_times[is_search] = [r.arrays["times"].sum() for r in records]
+    recalls_bigann = np.array([r.measures["recall_bigann"] for r in records])
+    step_times = steps.times.copy()
+    step_times[steps.of("search")] = [r.arrays["times"].sum() for r in records]
     last = records[-1]
     search_time = float(np.mean([r.attrs["best_search_time"] for r in records]))
     return RunRecord(
         query_args=query_args,
-        attrs={
-            **last.attrs,
-            "build_time": replay.build_time,
-            "best_search_time": search_time,
-        },
+        attrs={**last.attrs, "build_time": replay.build_time, "best_search_time": search_time},
         arrays=last.arrays,
         measures={
             "runbook": runbook.name,
+            "max_pts": runbook.max_pts,
             "recall": float(recalls.mean()),
             "mean_recall": float(recalls.mean()),
+            "mean_recall_bigann": float(recalls_bigann.mean()),
             "min_recall": float(recalls.min()),
             "final_recall": float(recalls[-1]),
             "qps": 1.0 / search_time,
             "total_time": float(step_times.sum()),
-            "insert_time": float(step_times[_of(runbook, "insert")].sum()),
-            "delete_time": float(step_times[_of(runbook, "delete")].sum()),
+            **{
+                f"{op}_time": float(step_times[steps.of(op)].sum())
+                for op in OPERATIONS
+                if op != "search"
+            },
             "rebuilds": replay.rebuilds,
             "deleted_returned": int(sum(r.measures["deleted_returned"] for r in records)),
             "search_steps": len(records),
         },
         measure_arrays={
             "step_number": np.array([s.number for s in runbook.steps]),
-            "step_operation": np.array([s.operation for s in runbook.steps], dtype="S6"),
-            "step_size": np.array([len(s.ids) for s in runbook.steps]),
+            "step_operation": steps.operations.astype("S7"),
+            "step_size": np.array([len(s.tags) for s in runbook.steps]),
             "step_time": step_times,
+            "step_live": steps.live,
             "search_step": np.array([s.number for s in runbook.steps if s.operation == "search"]),
             "search_recall": recalls,
-            "search_qps": qps,
+            "search_recall_bigann": recalls_bigann,
+            "search_qps": np.array([r.measures["qps"] for r in records]),
+            "search_neighbors": np.stack([r.arrays["neighbors"] for r in records]),
         },
     )
-
-
-def _of(runbook: Runbook, operation: str) -> np.ndarray:
-    return np.array([s.operation == operation for s in runbook.steps])
