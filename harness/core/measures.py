@@ -146,7 +146,7 @@ MEASURES: dict[str, Measure] = _measures(
         decimals=3,
         threshold=0.05,
         relative=False,
-        noise=0.05,  # the verdict's own tolerance: a smaller rise cannot change it
+        noise=0.02,  # a rise beyond 3 x 0.02 is more than the verdict's whole tolerance
     ),
     Measure(
         "recall_retrain",

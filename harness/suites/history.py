@@ -6,11 +6,12 @@ times, so every figure comes with its own run-to-run spread.
 
 A figure of the latest night is a regression only when both hold:
 
-1. it is worse than every value of the last `WINDOW` nights (outside their range), and
-2. its change from their median exceeds `K` times its noise: the largest of its spread
-   within the latest night (range of its repeats), the median spread within the reference
-   nights, the spread between those nights (1.4826 x median absolute deviation) and the
-   measure's own noise floor (`Measure.noise`).
+1. every repeat of the latest night is worse than every value of the last `WINDOW` nights
+   (outside their range: one noisy repeat cannot raise a flag), and
+2. the change of its median from theirs exceeds `K` times the figure's noise: the largest of
+   its spread within those nights (the range of a night's repeats, their median), its
+   spread between them (1.4826 x median absolute deviation, from three nights on) and the
+   measure's own floor (`Measure.noise`).
 
 Changes are log ratios for timings and throughput (a 2x slowdown is log 2 = 0.69 whatever
 the figure) and differences for bounded figures such as recall (`Measure.relative`). A
@@ -177,6 +178,7 @@ def regressions(history: pd.DataFrame, window: int = WINDOW, k: float = K) -> pd
     found: list[dict[str, object]] = []
     if history.empty:
         return pd.DataFrame(columns=REGRESSION_COLUMNS)
+    history = history.reindex(columns=list(dict.fromkeys([*COLUMNS, *history.columns])))
     latest = history["night"].max()
     for key, rows in history.groupby(KEYS, sort=True):
         current = rows[rows["night"] == latest]
@@ -207,21 +209,20 @@ def figure_regression(
         return {**ranges(now, before, reference), "change": math.nan, "noise": math.nan}  # gone
     value, typical = float(now.median()), float(before.median())
     worst_before = before.min() if measure.better == "higher" else before.max()
-    if not measure.worse(worst_before, value):
-        return None  # within the range of the reference nights
+    best_now = now.max() if measure.better == "higher" else now.min()
+    if not measure.worse(worst_before, best_now):
+        return None  # some repeat of the latest night is within the earlier nights' range
     change = measure.change(typical, value)
-    noise = figure_noise(measure, now, reference[["night", figure.name]], figure.name)
+    noise = figure_noise(measure, reference[["night", figure.name]], figure.name)
     if not math.isfinite(change) or abs(change) <= k * noise:
         return None
     evidence = {"change": change, "noise": noise, "threshold": k * noise}
     return {**ranges(now, before, reference), **evidence}
 
 
-def figure_noise(measure: Measure, now: pd.Series, reference: pd.DataFrame, name: str) -> float:
-    """The largest of: spread within the latest night, median spread within the reference
-    nights, spread between them, and the measure's floor (on the check's scale)."""
-    scaled = transform(measure, now)
-    within_now = float(scaled.max() - scaled.min()) if len(scaled) > 1 else 0.0
+def figure_noise(measure: Measure, reference: pd.DataFrame, name: str) -> float:
+    """The largest of: the median spread within the reference nights (the range of each
+    night's repeats), the spread between them, and the measure's floor (the check's scale)."""
     per_night = reference.assign(value=transform(measure, reference[name])).groupby("night")
     spans = per_night["value"].agg(lambda v: v.max() - v.min())
     within_before = float(spans.median()) if len(spans) else 0.0
@@ -229,7 +230,7 @@ def figure_noise(measure: Measure, now: pd.Series, reference: pd.DataFrame, name
     between = (
         MAD_SCALE * float((medians - medians.median()).abs().median()) if len(medians) > 2 else 0.0
     )
-    return max(within_now, within_before, between, measure.noise)
+    return max(within_before, between, measure.noise)
 
 
 def transform(measure: Measure, values: pd.Series) -> pd.Series:

@@ -7,6 +7,7 @@ over the whole suite: a figure's spread between repeats is its measured noise, a
 dataset, algorithm, protocol) to `<results>/nightly/history.csv`, the wall time of each step
 to `<results>/nightly/timing.csv`, and reports the regressions with their evidence.
 
+Churn replays `nightly-runbook.yaml` (two sliding-window rounds) on the sets it names.
 A step is one protocol on one dataset; a line before each says how far the night is and how
 long it should still take (the previous night's time for the steps to come, or the mean of
 this night's steps before there is one).
@@ -18,8 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from harness import benchmark
 from harness.core import definitions
@@ -41,6 +44,8 @@ from harness.suites.history import (
 DATASETS = ("random-xs-20-euclidean", "random-xs-20-angular")
 #: Whole-suite repeats of a night: the spread between them is each figure's noise.
 REPEATS = 2
+#: The churn runbook of the nightly sets: 3 search steps instead of sliding-window's 11.
+RUNBOOK = Path(__file__).with_name("nightly-runbook.yaml")
 BAR_WIDTH = 24
 
 
@@ -70,10 +75,12 @@ def run_suite(
     request: RunRequest,
     datasets: list[str] | None = None,
     repeats: int = REPEATS,
+    protocols: tuple[str, ...] = tuple(PROTOCOLS),
     say: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Run the night on `datasets` (default `DATASETS`) with the request's settings, append
-    its rows to the history and its step times to the timing file; this night's regressions."""
+    """Run the night on `datasets` (default `DATASETS`) under `protocols` with the request's
+    settings, append its rows to the history and its step times to the timing file; this
+    night's regressions."""
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     night = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -82,7 +89,7 @@ def run_suite(
     left_out = sorted(set(known) - set(selected))
     if left_out:
         say(f"nightly: left out (disabled, or no nightly/default run group): {', '.join(left_out)}")
-    steps = [Step(r, d, p) for r in range(repeats) for d in datasets or DATASETS for p in PROTOCOLS]
+    steps = [Step(r, d, p) for r in range(repeats) for d in datasets or DATASETS for p in protocols]
     previous = last_night_seconds(read_timing(timing_path(request.results)))
     rows, times = [], []
     started = time.perf_counter()
@@ -90,8 +97,7 @@ def run_suite(
         say(progress_line(done, steps, time.perf_counter() - started, times, previous))
         step_start = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
         clock = time.perf_counter()
-        one = replace(request, dataset=step.dataset, protocol=step.protocol, algorithms=("all",))
-        runs = benchmark.run(replace(one, force=True), selected)
+        runs = benchmark.run(step_request(request, step), selected)
         if not runs.empty:
             runs = runs[runs["finished"].fillna("").astype(str) >= step_start]
         seconds = time.perf_counter() - clock
@@ -102,6 +108,17 @@ def run_suite(
     table = pd.DataFrame(rows).assign(night=night, git_revision=git_revision())
     history = append_history(history_path(request.results), table)
     return regressions(history)
+
+
+def step_request(request: RunRequest, step: Step) -> RunRequest:
+    """The request of one step: every selected algorithm, every run redone; churn on the
+    nightly runbook where it names the dataset."""
+    one = replace(
+        request, dataset=step.dataset, protocol=step.protocol, algorithms=("all",), force=True
+    )
+    if step.protocol == "churn" and step.dataset in yaml.safe_load(RUNBOOK.read_text()):
+        one = replace(one, runbook=str(RUNBOOK))
+    return one
 
 
 def last_night_seconds(timing: pd.DataFrame) -> dict[tuple[str, str], float]:
