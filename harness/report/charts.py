@@ -191,7 +191,7 @@ def chart(
 
 
 #: A log axis with plain-number ticks (3k, 10k), as the static figures'.
-LOG_AXIS = {"type": "log", "tickformat": "~s", "dtick": "D2"}
+LOG_AXIS = {"type": "log", "tickformat": "~s", "nticks": 8}
 DASHES = ("solid", "dash", "dot", "dashdot")
 
 
