@@ -83,9 +83,9 @@ def test_every_page_type_renders_from_real_output(browser, real_site, tmp_path, 
         assert points, f"{kind}: chart {chart.get_attribute('id')} drew no points"
         ticks = [t.text for t in chart.find_elements(By.CSS_SELECTOR, ".ytick text")]
         assert ticks and all(t and "$" not in t for t in ticks), ticks
+    loaded = "return arguments[0].complete && arguments[0].naturalWidth"
     for image in browser.find_elements(By.CSS_SELECTOR, "img"):  # lazy: scroll each in
         browser.execute_script("arguments[0].scrollIntoView()", image)
-        loaded = "return arguments[0].complete && arguments[0].naturalWidth"
         WebDriverWait(browser, 10).until(lambda d, image=image: d.execute_script(loaded, image))
     charts = screenshots.screenshot(browser, page, tmp_path / f"{kind}.png")
     assert not_blank((tmp_path / f"{kind}.png").read_bytes()), kind

@@ -63,9 +63,10 @@ def test_nightly_suite_end_to_end(tiny_dataset: Path, data_dir: Path, tmp_path: 
 
     history = read_history(history_path(results))
     assert list(history.columns) == COLUMNS
-    # one row per (repeat, dataset, algorithm, protocol); the disabled algorithm is left out
-    assert sorted(history["protocol"]) == sorted([*PROTOCOLS] * nightly.REPEATS)
-    assert sorted(history["repeat"].unique()) == list(range(nightly.REPEATS))
+    # one row per (repeat, dataset, algorithm, protocol); the disabled algorithm is left out;
+    # the timed protocols twice, churn and erasure once
+    assert history.groupby("protocol").size().to_dict() == nightly.REPEATS
+    assert set(nightly.REPEATS) == set(PROTOCOLS)
     assert set(history["algorithm"]) == {"bruteforce"}
     assert (history["failed"] == 0).all() and history["night"].nunique() == 1
     row = history[history["repeat"] == 0].set_index("protocol")
@@ -76,7 +77,7 @@ def test_nightly_suite_end_to_end(tiny_dataset: Path, data_dir: Path, tmp_path: 
     assert row.loc["churn", "mean_recall"] == 1.0
     assert row.loc["erasure", "verdict"] == "erased"  # bruteforce overwrites deleted rows
     timing = read_timing(timing_path(results))
-    assert len(timing) == len(PROTOCOLS) * nightly.REPEATS and (timing["seconds"] > 0).all()
+    assert len(timing) == sum(nightly.REPEATS.values()) and (timing["seconds"] > 0).all()
 
 
 def steady_night(kind: str, tiny: Path, data: Path, tmp: Path) -> pd.DataFrame:
@@ -87,7 +88,7 @@ def steady_night(kind: str, tiny: Path, data: Path, tmp: Path) -> pd.DataFrame:
         dataset=str(tiny), runs=3, definitions=definitions, results=tmp / "results", data_dir=data
     )
     protocols = ("qps-recall", "deletion")
-    return nightly.run_suite(request, [str(tiny)], repeats=2, protocols=protocols, say=lambda _: 0)
+    return nightly.run_suite(request, [str(tiny)], protocols=protocols, say=lambda _: 0)
 
 
 def test_identical_nights_flag_nothing_and_a_planted_2x_slowdown_is_flagged(
@@ -130,6 +131,23 @@ def test_the_shipped_nightly_groups_are_small():
     assert set(chosen) == enabled  # every enabled algorithm has a nightly group
     for name, algorithm in chosen.items():
         assert list(algorithm.run_groups) == ["nightly"], name
+
+
+def test_a_night_repeats_the_timed_protocols(tmp_path: Path, monkeypatch):
+    planned = []
+    monkeypatch.setattr(
+        nightly.benchmark, "run", lambda one, _: planned.append(one) or pd.DataFrame()
+    )
+    request = RunRequest(definitions=Path("algos.yaml"), results=tmp_path)
+    nightly.run_suite(request, say=lambda _: None)
+    steps = [(r.dataset, r.protocol) for r in planned]
+    assert len(steps) == len(nightly.DATASETS) * sum(nightly.REPEATS.values())
+    for protocol, times in nightly.REPEATS.items():
+        assert steps.count((nightly.DATASETS[0], protocol)) == times
+    assert steps[: len(PROTOCOLS)] == [(nightly.DATASETS[0], p) for p in PROTOCOLS]
+    assert all(r.force and r.algorithms == ("all",) for r in planned)
+    churn = next(r for r in planned if r.protocol == "churn")
+    assert Path(churn.runbook) == nightly.RUNBOOK  # the short nightly runbook
 
 
 def test_the_progress_line_estimates_from_the_previous_night_then_from_tonight():
