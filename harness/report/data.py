@@ -170,6 +170,8 @@ def finite(value: Any) -> float | None:
 def figure_change(figure: str, change: Any) -> str:
     """A nightly change as a reader reads it: `x0.50 (-50%)` for a ratio, `+0.030` else."""
     number = finite(change)
+    if figure == "failed":
+        return "-" if number is None else f"{number:+.0f} failed run(s)"
     if figure not in FIGURE_BY_NAME:
         return "-" if number is None else f"{number:+.0f} step(s) down the verdicts"
     if number is None:

@@ -17,7 +17,8 @@ Changes are log ratios for timings and throughput (a 2x slowdown is log 2 = 0.69
 the figure) and differences for bounded figures such as recall (`Measure.relative`). A
 verdict regresses when every repeat of the latest night is worse than every verdict of the
 reference nights; a figure that every reference night had and the latest night lacks is
-flagged as gone. Each figure's direction comes from its measure (`harness.core.measures`).
+flagged as gone, and more failed runs in every repeat than in any earlier night as
+`failed`. Each figure's direction comes from its measure (`harness.core.measures`).
 """
 
 from __future__ import annotations
@@ -193,6 +194,9 @@ def regressions(history: pd.DataFrame, window: int = WINDOW, k: float = K) -> pd
                 found.append({**where, "figure": figure.name, **evidence})
         if verdict_regressed(current, reference):
             found.append({**where, "figure": "verdict", **verdict_evidence(current, reference)})
+        failures = failures_evidence(current, reference)
+        if failures is not None:
+            found.append({**where, "figure": "failed", **failures})
     return pd.DataFrame(found, columns=REGRESSION_COLUMNS)
 
 
@@ -251,6 +255,19 @@ def ranges(now: pd.Series, before: pd.Series, reference: pd.DataFrame) -> dict[s
         "previous_high": float(before.max()),
         "nights": int(reference["night"].nunique()),
         "threshold": math.nan,
+    }
+
+
+def failures_evidence(current: pd.DataFrame, reference: pd.DataFrame) -> dict[str, object] | None:
+    """More failed runs in every repeat than in any earlier night: a plugin that broke."""
+    now = pd.to_numeric(current["failed"], errors="coerce").fillna(0)
+    before = pd.to_numeric(reference["failed"], errors="coerce").fillna(0)
+    if now.min() <= before.max():
+        return None
+    return {
+        **ranges(now, before, reference),
+        "change": float(now.median() - before.median()),
+        "noise": 0.0,
     }
 
 

@@ -114,3 +114,11 @@ def test_a_history_from_before_repeats_reads_as_one_repeat_a_night(tmp_path: Pat
     read = read_history(path)
     assert (read["repeat"] == 0).all() and list(read.columns) == COLUMNS
     assert len(regressions(read)) == 1
+
+
+def test_runs_that_start_failing_are_flagged():
+    nights = history([{"failed": 0}, {"failed": 0}], [{"failed": 2}, {"failed": 3}])
+    found = regressions(nights)
+    assert found["figure"].tolist() == ["failed"] and found.iloc[0]["change"] == 2.5
+    flaky = history([{"failed": 0}, {"failed": 1}], [{"failed": 1}, {"failed": 1}])
+    assert regressions(flaky).empty  # as many as an earlier night had
