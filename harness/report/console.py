@@ -69,8 +69,7 @@ def protocol_table(runs: pd.DataFrame, protocol: str) -> str:
     for name in COLUMNS.get(protocol, COLUMNS["qps-recall"]):
         if name in runs and runs[name].notna().any():
             measure = MEASURES[name]
-            table[measure.title] = [measure.shown(v) for v in runs[name]]
-            table[measure.title] = table[measure.title].round(measure.decimals)
+            table[measure.title] = [measure.format(v) for v in runs[name]]
     if "verdict" in runs:
         table["verdict"] = runs["verdict"]
     labels = [table[name] for name in ("algorithm", *LABELS.get(protocol, ()))]
