@@ -142,7 +142,7 @@ def delete_latency_chart(deletion: pd.DataFrame, title: str) -> dict[str, Any]:
     chart_spec = chart(
         title, traces, "n (rows before deletion)", "delete p50, ms (log)", log_y=True
     )
-    chart_spec["layout"]["xaxis"].update(type="log", tickformat="~s")
+    chart_spec["layout"]["xaxis"].update(log_axis(traces, "x"))
     return chart_spec
 
 
@@ -182,7 +182,9 @@ def chart(
         "data": traces,
         "layout": {
             "xaxis": x_axis,
-            "yaxis": {"title": {"text": y}, **LOG_AXIS} if log_y else {"title": {"text": y}},
+            "yaxis": {"title": {"text": y}, **log_axis(traces)}
+            if log_y
+            else {"title": {"text": y}},
             "margin": {"t": 20},
             "hovermode": "closest",
             "legend": {"font": {"size": 11}},
@@ -190,8 +192,17 @@ def chart(
     }
 
 
-#: A log axis with plain-number ticks (3k, 10k), as the static figures'.
+#: A log axis with plain-number ticks (3k, 10k), as the static figures'; below 1 plain
+#: decimals (0.02, not plotly's SI "20m", which reads as minutes or millions).
 LOG_AXIS = {"type": "log", "tickformat": "~s", "nticks": 8}
+
+
+def log_axis(traces: list[dict[str, Any]], key: str = "y") -> dict[str, Any]:
+    values = [v for trace in traces for v in trace.get(key, []) if isinstance(v, int | float)]
+    small = any(0 < v < 1 for v in values)
+    return {**LOG_AXIS, "tickformat": "~g"} if small else dict(LOG_AXIS)
+
+
 DASHES = ("solid", "dash", "dot", "dashdot")
 
 
