@@ -22,6 +22,7 @@ from harness.report.data import (
     parameter_text,
     parameters,
     pareto_front,
+    run_name,
     train_size,
 )
 from harness.report.style import Style, style_at, styles
@@ -87,7 +88,7 @@ def churn_chart(runs: pd.DataFrame, title: str, looks: Looks | None = None) -> d
     ):
         best = build.loc[build["mean_recall"].idxmax()]
         steps = churn_steps(best["path"])
-        label = f"{algorithm} {parameter_text(best)}"
+        label = run_name(algorithm, parameter_text(best))
         same = sorted(
             {build_key(b) for b in runs.loc[runs["algorithm"] == algorithm, "build_args"]}
         )

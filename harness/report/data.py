@@ -82,6 +82,11 @@ def parameter_text(row: pd.Series | dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in parameters(row).items()) or "-"
 
 
+def run_name(algorithm: Any, parameters: str) -> str:
+    """`hnsw M=16 ef=40`, or the algorithm alone when it has no parameters."""
+    return str(algorithm) if parameters == "-" else f"{algorithm} {parameters}"
+
+
 def build_text(build_args: Any) -> str:
     return parameter_text({"build_args": build_args})
 
@@ -149,7 +154,15 @@ def erasure_rows(erasure: pd.DataFrame) -> pd.DataFrame:
     runs["rank"] = [verdict_rank(v) for v in runs["verdict"]]
     keys = ["algorithm", "build_args", "variant", "state"]
     worst = runs.sort_values("rank", ascending=False).groupby(keys, sort=True).head(1)
-    return worst.sort_values(keys).reset_index(drop=True)
+    order = sorted(
+        range(len(worst)),
+        key=lambda i: (
+            str(worst["algorithm"].iloc[i]),
+            build_key(worst["build_args"].iloc[i]),
+            *(str(worst[k].iloc[i]) for k in ("variant", "state")),
+        ),
+    )  # builds numerically: M=6 before M=12
+    return worst.iloc[order].reset_index(drop=True)
 
 
 def k_label(runs: pd.DataFrame) -> str:

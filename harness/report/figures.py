@@ -37,6 +37,7 @@ from harness.report.data import (
     ok_runs,
     parameter_text,
     pareto_front,
+    run_name,
     slug,
     train_size,
 )
@@ -51,6 +52,8 @@ VERDICT_COLOURS = {
 }
 #: E2's tolerance: recall may fall this far below the retrained index's and still pass.
 RECALL_GAP_TOLERANCE = 0.01
+#: Float slack of the pass/fail colours (0.95 - 0.96 is -0.0100000000000000089).
+EPS = 1e-9
 #: Legends with more entries than this go beside the axes, in columns of this many.
 LEGEND_INSIDE = 8
 Looks = dict[str, Style]
@@ -95,7 +98,7 @@ def save(figure: Figure, stem: Path) -> list[Path]:
     paths = []
     for extension in FORMATS:
         path = stem.with_suffix(f".{extension}")
-        figure.savefig(path, dpi=100)
+        figure.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.15)
         paths.append(path)
     return paths
 
@@ -219,7 +222,7 @@ def churn_figures(
             for i, (_, build) in enumerate(builds):
                 best = build.loc[build["mean_recall"].idxmax()]
                 steps = churn_steps(best["path"])
-                label = f"{text(algorithm)} {text(parameter_text(best))}"
+                label = text(run_name(algorithm, parameter_text(best)))
                 axes.plot(
                     steps["step"], steps["recall"], marker=look.marker, markersize=4,
                     color=look.colour, linestyle=DASHES[i % len(DASHES)], label=label,
@@ -235,19 +238,23 @@ def churn_figures(
 #: The scorecard's columns: title, measure, format, and whether a value passes the check.
 SCORECARD = (
     ("E1 leaks", "leaks", "{:.0f}", lambda v: v == 0),
-    ("E2 recall vs retrain", "recall_gap", "{:+.3f}", lambda v: v >= -RECALL_GAP_TOLERANCE),
+    ("E2 recall vs retrain", "recall_gap", "{:+.3f}", lambda v: v >= -RECALL_GAP_TOLERANCE - EPS),
     ("E3 remanent", "remanent_fraction", "{:.1%}", lambda v: v == 0),
     ("E4 AUC gap", "unlearning_gap", "{:.3f}", lambda v: v <= GAP_TOLERANCE),
 )
 
 
 def erasure_figure(erasure: pd.DataFrame, dataset: str) -> Figure:
-    """A table of E1-E4 and the verdict, green where the check passes, red where not."""
+    """A table of E1-E4 and the verdict, green where the check passes, red where not; a row
+    per algorithm, build, deletion set and state."""
     rows = erasure_rows(erasure)
-    columns = [title for title, *_ in SCORECARD] + ["verdict"]
+    columns = ["run", *(title for title, *_ in SCORECARD), "verdict"]
     cells, colours = [], []
     for _, row in rows.iterrows():
-        line, tint = [], []
+        build = build_text(row["build_args"])
+        name = row["algorithm"] if build == "-" else f"{row['algorithm']} {build}"
+        line = [text(f"{name}, {row['state']}")]
+        tint = ["#ffffff"]
         for _, column, fmt, passes in SCORECARD:
             value = row.get(column)
             missing = value is None or pd.isna(value)
@@ -257,19 +264,23 @@ def erasure_figure(erasure: pd.DataFrame, dataset: str) -> Figure:
         tint.append(VERDICT_COLOURS.get(row["verdict"], "#eeeeee"))
         cells.append(line)
         colours.append(tint)
-    labels = [
-        text(f"{r['algorithm']} {build_text(r['build_args'])} [{r['variant']}, {r['state']}]")
-        for _, r in rows.iterrows()
-    ]
-    figure = Figure(figsize=(10, 0.9 + 0.35 * len(rows)), layout="constrained")
+    widest = max((len(line[0]) for line in cells), default=10)
+    figure = Figure(figsize=(max(8.0, 4.5 + 0.075 * widest), 0.8 + 0.25 * len(rows)))
     axes = figure.add_subplot()
     axes.axis("off")
-    table = axes.table(
-        cellText=cells, cellColours=colours, rowLabels=labels, colLabels=columns, loc="center"
-    )
+    table = axes.table(cellText=cells, cellColours=colours, colLabels=columns, loc="upper center")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
-    axes.set_title(wrapped(f"{text(dataset)}: erasure scorecard"))
+    table.auto_set_column_width(list(range(len(columns))))
+    for (line, column), cell in table.get_celld().items():
+        if column == 0:
+            cell.set_text_props(ha="left")
+        if line > 0 and column == len(columns) - 1 and cells[line - 1][-1] != "hidden":
+            cell.set_text_props(color="white", weight="bold")
+    variants = ", ".join(sorted(rows["variant"].unique())) if len(rows) else ""
+    figure.suptitle(
+        wrapped(f"{text(dataset)}: erasure scorecard (deleted {variants})"), fontsize=10
+    )
     return figure
 
 

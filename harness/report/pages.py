@@ -303,15 +303,6 @@ def erasure_table(erasure: pd.DataFrame) -> list[dict[str, Any]]:
         "auc_after", "auc_retrain", "unlearning_gap",
     ]  # fmt: skip
     rows = erasure_rows(erasure)
-    order = sorted(
-        range(len(rows)),
-        key=lambda i: (
-            str(rows.loc[i, "algorithm"]),
-            build_key(rows.loc[i, "build_args"]),
-            str(rows.loc[i, "variant"]),
-            str(rows.loc[i, "state"]),
-        ),
-    )
     return [
         {
             "algorithm": row["algorithm"],
@@ -323,7 +314,7 @@ def erasure_table(erasure: pd.DataFrame) -> list[dict[str, Any]]:
             "reason": row.get("verdict_reason") or "",
             **{name: finite(row.get(name)) for name in names},
         }
-        for _, row in rows.iloc[order].iterrows()
+        for _, row in rows.iterrows()
     ]
 
 
