@@ -154,6 +154,18 @@ def test_sorting_is_numeric_and_build_rows_open(browser, real_site) -> None:
     toggle.click()
     assert all(b.is_displayed() for b in builds) and toggle.text.startswith("hide")
     assert len(group.find_elements(By.CSS_SELECTOR, ".best-mark")) == 1
+    # sorting the leaderboard by QPS moves whole groups: build rows stay under their algorithm
+    board = browser.find_element(By.CSS_SELECTOR, "table.leaderboard")
+    header = board.find_elements(By.CSS_SELECTOR, "th")[2]
+    for direction in ("ascending", "descending"):
+        header.click()
+        assert header.get_attribute("aria-sort") == direction
+        groups = board.find_elements(By.CSS_SELECTOR, "tbody.group")
+        qps = [g.find_element(By.CSS_SELECTOR, "tr.headline td:nth-child(3)").text for g in groups]
+        numbers = [float(q) for q in qps if q not in ("none", "-")]
+        assert numbers == sorted(numbers, reverse=direction == "descending")
+        for g in groups:  # each group still starts with its headline row
+            assert g.find_elements(By.TAG_NAME, "tr")[0].get_attribute("class") == "headline"
 
 
 def test_the_hostile_name_is_shown_as_text(browser, site) -> None:
