@@ -225,8 +225,9 @@ def first_key(item: tuple[Any, Any]) -> str:
 
 def nightly_chart(history: pd.DataFrame, figure: str, looks: Looks | None = None) -> dict[str, Any]:
     """One nightly figure over nights, a line per (dataset, algorithm, protocol): the median
-    of each night's repeats, its bar their range (the noise the regression check uses)."""
-    looks = looks or styles(history["algorithm"])
+    of each night's repeats, its bar their range (the noise the regression check uses).
+    An algorithm the history has and the results no longer have gets a look of its own."""
+    looks = {**styles(history["algorithm"]), **(looks or {})}
     measure = MEASURES[FIGURE_BY_NAME[figure].measure]
     traces = []
     datasets = sorted(history["dataset"].astype(str).unique())

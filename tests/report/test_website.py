@@ -22,6 +22,7 @@ from harness.core.results import result_path, write_result
 from harness.report.data import slug
 from harness.report.pages import nightly_page
 from harness.report.site import build_site, script_json
+from harness.report.style import styles
 from harness.suites.history import (
     append_history,
     history_path,
@@ -358,7 +359,8 @@ def nightly_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def test_nightly_page_charts_each_figure_and_lists_regressions(tmp_path: Path) -> None:
     history, found = nightly_fixture()
-    context = nightly_page(history, found, read_timing(tmp_path / "none.csv"), {})
+    looks = styles(["bruteforce"])  # the site's algorithms: the history's are not among them
+    context = nightly_page(history, found, read_timing(tmp_path / "none.csv"), looks)
     titles = [c["title"] for c in context["charts"]]
     assert titles == [
         "best_qps (QPS) over nights",
