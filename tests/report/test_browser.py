@@ -115,7 +115,7 @@ def test_the_runs_table_filters_and_pages(browser, real_site) -> None:
     rows = table.find_elements(By.CSS_SELECTOR, "tbody tr")
     shown = [r for r in rows if r.is_displayed()]
     assert len(rows) > 50 and len(shown) == 50  # the first page
-    tools = browser.find_element(By.CSS_SELECTOR, ".table-tools")
+    tools = table.find_element(By.XPATH, "preceding-sibling::div[@class='table-tools'][1]")
     tools.find_element(By.CSS_SELECTOR, "button.next").click()
     assert len([r for r in rows if r.is_displayed()]) == len(rows) - 50
     protocol = Select(
