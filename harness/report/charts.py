@@ -160,6 +160,12 @@ def scatter(points: pd.DataFrame, name: str, mode: str, **extra: Any) -> dict[st
     }
 
 
+def chart_height(traces: list[dict[str, Any]]) -> int:
+    """Tall enough for every legend entry (plotly would otherwise hide the rest)."""
+    entries = sum(1 for trace in traces if trace.get("showlegend", True))
+    return max(460, 100 + 21 * entries)
+
+
 def recall_range(traces: list[dict[str, Any]]) -> list[float] | None:
     """The recall axis from a little below the lowest point to just past the highest (plotly
     would stretch one point over 0..1.5)."""
@@ -188,7 +194,8 @@ def chart(
             else {"title": {"text": y}},
             "margin": {"t": 20},
             "hovermode": "closest",
-            "legend": {"font": {"size": 11}},
+            "legend": {"font": {"size": 11}, "tracegroupgap": 0},
+            "height": chart_height(traces),
         },
     }
 
