@@ -32,7 +32,7 @@ from harness.report.data import (
     train_size,
 )
 from harness.report.style import Style
-from harness.suites.history import FIGURE_NAMES, KEYS, WINDOW, K
+from harness.suites.history import FIGURE_NAMES, KEYS, MIN_NIGHTS, WINDOW, K
 
 Looks = dict[str, Style]
 
@@ -339,6 +339,7 @@ def nightly_page(
         "verdicts": verdicts,
         "nights": int(history["night"].nunique()) if "night" in history else 0,
         "window": WINDOW,
+        "min_nights": MIN_NIGHTS,
         "k": K,
         "timing": night_times(timing),
     }

@@ -7,7 +7,8 @@ times, so every figure comes with its own run-to-run spread.
 A figure of the latest night is a regression only when both hold:
 
 1. every repeat of the latest night is worse than every value of the last `WINDOW` nights
-   (outside their range: one noisy repeat cannot raise a flag), and
+   (outside their range: one noisy repeat cannot raise a flag; with fewer than
+   `MIN_NIGHTS` earlier nights nothing is judged), and
 2. the change of its median from theirs exceeds `K` times the figure's noise: the largest of
    its spread within those nights (the range of a night's repeats, their median), its
    spread between them (1.4826 x median absolute deviation, from three nights on) and the
@@ -33,8 +34,10 @@ import pandas as pd
 from harness.core.io import atomic_path
 from harness.core.measures import MEASURES, RECALL_TARGET, Measure, verdict_rank, worst_verdict
 
-#: Nights a figure is compared with, and how many times its noise a change must exceed.
+#: Nights a figure is compared with (at most `WINDOW`, at least `MIN_NIGHTS`: one night
+#: says nothing of how nights differ), and how many times its noise a change must exceed.
 WINDOW = 5
+MIN_NIGHTS = 2
 K = 3.0
 #: The normal-consistent scale of a median absolute deviation.
 MAD_SCALE = 1.4826
@@ -185,7 +188,7 @@ def regressions(history: pd.DataFrame, window: int = WINDOW, k: float = K) -> pd
         current = rows[rows["night"] == latest]
         nights = sorted(rows.loc[rows["night"] < latest, "night"].unique())[-window:]
         reference = rows[rows["night"].isin(nights)]
-        if current.empty or reference.empty:
+        if current.empty or len(nights) < MIN_NIGHTS:
             continue
         where = {"night": latest, **dict(zip(KEYS, key, strict=True))}
         for figure in FIGURES:

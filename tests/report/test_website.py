@@ -338,11 +338,13 @@ def test_website_flag_and_the_default_suite_render_the_site(
 
 
 def nightly_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A history of two nights in the `harness.suites.history` columns, and one regression."""
+    """A history of three nights in the `harness.suites.history` columns, and its
+    regressions (QPS down 40 %, erased -> hidden)."""
     rows = []
     for night, qps, verdict in (
         ("2026-01-01T02:00", 5000.0, "erased"),
-        ("2026-01-02T02:00", 3000.0, "hidden"),
+        ("2026-01-02T02:00", 5000.0, "erased"),
+        ("2026-01-03T02:00", 3000.0, "hidden"),
     ):
         common = {"night": night, "repeat": 0, "dataset": DATASET, "git_revision": "abc"}
         rows.append(
@@ -367,7 +369,7 @@ def test_nightly_page_charts_each_figure_and_lists_regressions(tmp_path: Path) -
         "max_recall (recall) over nights",
         "unlearning_gap (gap) over nights",
     ]
-    assert context["charts"][0]["data"][0]["y"] == [5000.0, 3000.0]
+    assert context["charts"][0]["data"][0]["y"] == [5000.0, 5000.0, 3000.0]
     best_qps = next(r for r in context["regressions"] if r["figure"].startswith("best_qps"))
     assert best_qps["current"] == "3000.0 [3000.0 .. 3000.0]"  # formatted by the registry
     assert best_qps["previous"] == "5000.0 [5000.0 .. 5000.0]"
