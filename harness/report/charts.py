@@ -25,7 +25,7 @@ from harness.report.data import (
     run_name,
     train_size,
 )
-from harness.report.style import Style, style_at, styles
+from harness.report.style import Style, compact_number, log_ticks, style_at, styles
 from harness.suites.history import FIGURE_BY_NAME
 
 Looks = dict[str, Style]
@@ -200,15 +200,14 @@ def chart(
     }
 
 
-#: A log axis with plain-number ticks (3k, 10k), as the static figures'; below 1 plain
-#: decimals (0.02, not plotly's SI "20m", which reads as minutes or millions).
-LOG_AXIS = {"type": "log", "tickformat": "~s", "nticks": 8}
-
-
 def log_axis(traces: list[dict[str, Any]], key: str = "y") -> dict[str, Any]:
-    values = [v for trace in traces for v in trace.get(key, []) if isinstance(v, int | float)]
-    small = any(0 < v < 1 for v in values)
-    return {**LOG_AXIS, "tickformat": "~g"} if small else dict(LOG_AXIS)
+    """A log axis ticked as the static figures are: plain numbers (500, 1k, 2k, 5k) at 1, 2
+    and 5 times each power of ten, or at the powers alone on a long axis."""
+    values = [v for t in traces for v in t.get(key, []) if isinstance(v, int | float) and v > 0]
+    if not values:
+        return {"type": "log"}
+    ticks = log_ticks(min(values) / 1.3, max(values) * 1.3)
+    return {"type": "log", "tickvals": ticks, "ticktext": [compact_number(t) for t in ticks]}
 
 
 DASHES = ("solid", "dash", "dot", "dashdot")

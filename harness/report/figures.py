@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from harness.core.measures import GAP_TOLERANCE, MEASURES, RECALL_TARGET
 from harness.core.results import load_results
@@ -41,7 +41,7 @@ from harness.report.data import (
     slug,
     train_size,
 )
-from harness.report.style import Style, style_at, styles, wrapped
+from harness.report.style import Style, compact_number, log_ticks, style_at, styles, wrapped
 
 FORMATS = ("png", "svg")
 VERDICT_COLOURS = {
@@ -295,27 +295,15 @@ def qps_axes(axes: Axes, title: str) -> None:
     legend(axes)
 
 
-def compact_number(value: float, _position: object = None) -> str:
-    """Tick text of a log axis as plain numbers: 0.01, 0.5, 20, 3k, 1M."""
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:g}{suffix}"
-    return f"{value:g}"
-
-
-def two_and_five(value: float, _position: object = None) -> str:
-    """Minor tick text: only at 2x and 5x a power of ten, as plotly's "D2" ticks."""
-    leading = f"{value:.0e}"[0]
-    return compact_number(value) if leading in "25" else ""
-
-
 def readable_log_axis(axis: object) -> None:
-    """Plain-number ticks on a log axis (no 10^x); minor ticks at 2 and 5 labelled when the
-    axis spans less than two decades, where the powers of ten alone would be too few."""
-    axis.set_major_formatter(FuncFormatter(compact_number))
+    """Plain-number ticks on a log axis (no 10^x), at 1, 2 and 5 times each power of ten or
+    at the powers alone on a long axis: the interactive charts' ticks (`style.log_ticks`)."""
     low, high = axis.get_view_interval()
-    narrow = low > 0 and high / low < 100
-    axis.set_minor_formatter(FuncFormatter(two_and_five) if narrow else NullFormatter())
+    ticks = log_ticks(low, high)
+    if ticks:
+        axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(compact_number))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def legend(axes: Axes) -> None:

@@ -98,8 +98,18 @@ def screenshot(driver: Any, page: Path, target: Path) -> int:
     wait_for_charts(driver)  # a resize redraws responsive charts
     target.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(target))
+    shrink(target)
     driver.set_window_size(1280, 1000)
     return charts
+
+
+def shrink(png: Path) -> None:
+    """Re-save a screenshot with a 256-colour palette: a third of the bytes, for docs/."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(png, optimize=True)
 
 
 def site_size(site: Path) -> tuple[int, int]:

@@ -9,6 +9,7 @@ algorithm in the results, so an algorithm keeps its look across datasets and pag
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -52,6 +53,29 @@ def style_at(index: int) -> Style:
 def styles(names: Iterable[object]) -> dict[str, Style]:
     """A distinct style per name, by its place among the sorted names."""
     return {name: style_at(i) for i, name in enumerate(sorted({str(n) for n in names}))}
+
+
+def compact_number(value: float, _position: object = None) -> str:
+    """Tick text of a log axis as plain numbers: 0.01, 0.5, 20, 3k, 1M."""
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:g}{suffix}"
+    return f"{value:g}"
+
+
+def log_ticks(low: float, high: float, most: int = 12) -> list[float]:
+    """Ticks of a log axis from `low` to `high`: 1, 2 and 5 times each power of ten, or the
+    powers alone when those would be more than `most`."""
+    if not 0 < low <= high:
+        return []
+    first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
+    for steps in ((1, 2, 5), (1,)):
+        ticks = [
+            s * 10.0**e for e in range(first, last + 1) for s in steps if low <= s * 10.0**e <= high
+        ]
+        if len(ticks) <= most:
+            return ticks
+    return ticks
 
 
 def wrapped(title: str, width: int = TITLE_WIDTH) -> str:

@@ -15,8 +15,8 @@ from harness.cli import main
 from harness.core.results import load_results
 from harness.report.charts import qps_recall_chart
 from harness.report.data import erasure_rows, pareto_front, slug, train_size
-from harness.report.figures import compact_number, plot_all, qps_recall_figure
-from harness.report.style import MARKERS, styles
+from harness.report.figures import plot_all, qps_recall_figure
+from harness.report.style import MARKERS, compact_number, log_ticks, styles
 from tests.report.test_website import DATASET, EVIL, _write, built_site
 
 
@@ -149,10 +149,17 @@ def test_static_and_interactive_charts_share_each_algorithms_look() -> None:
             colour, marker = static[trace["name"]]
             assert trace["marker"]["color"] == colour
             assert symbols[marker] == trace["marker"]["symbol"]
-    assert chart["layout"]["yaxis"]["tickformat"] == "~s"  # 1k, 10k as the static figure
+    ticks = chart["layout"]["yaxis"]["ticktext"]  # plain numbers, as the static figure's
+    assert "1k" in ticks and all(re.fullmatch(r"[0-9.]+[kMG]?", t) for t in ticks)
 
 
 def test_compact_numbers_on_log_axes() -> None:
     assert [compact_number(v) for v in (0.02, 0.5, 1, 20, 3000, 1e4, 2.5e6)] == [
         "0.02", "0.5", "1", "20", "3k", "10k", "2.5M",
     ]  # fmt: skip
+
+
+def test_log_ticks_are_one_two_five_or_powers_of_ten() -> None:
+    assert log_ticks(300, 30_000) == [500, 1000, 2000, 5000, 10_000, 20_000]
+    assert log_ticks(0.5, 2e7) == [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7]
+    assert log_ticks(0, 10) == []
