@@ -207,6 +207,8 @@ def log_axis(traces: list[dict[str, Any]], key: str = "y") -> dict[str, Any]:
     if not values:
         return {"type": "log"}
     ticks = log_ticks(min(values) / 1.3, max(values) * 1.3)
+    if not ticks:
+        return {"type": "log"}
     return {"type": "log", "tickvals": ticks, "ticktext": [compact_number(t) for t in ticks]}
 
 

@@ -303,7 +303,8 @@ def readable_log_axis(axis: object) -> None:
     if ticks:
         axis.set_major_locator(FixedLocator(ticks))
     axis.set_major_formatter(FuncFormatter(compact_number))
-    axis.set_minor_formatter(NullFormatter())
+    # an axis too short for two such ticks keeps matplotlib's minor ticks, labelled
+    axis.set_minor_formatter(NullFormatter() if ticks else FuncFormatter(compact_number))
 
 
 def legend(axes: Axes) -> None:

@@ -65,17 +65,22 @@ def compact_number(value: float, _position: object = None) -> str:
 
 def log_ticks(low: float, high: float, most: int = 12) -> list[float]:
     """Ticks of a log axis from `low` to `high`: 1, 2 and 5 times each power of ten, or the
-    powers alone when those would be more than `most`."""
+    powers alone when those would be more than `most`, or every digit times a power when
+    1, 2, 5 leave fewer than two; [] when nothing fits (the renderer chooses)."""
     if not 0 < low <= high:
         return []
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    for steps in ((1, 2, 5), (1,)):
-        ticks = [
-            s * 10.0**e for e in range(first, last + 1) for s in steps if low <= s * 10.0**e <= high
-        ]
-        if len(ticks) <= most:
-            return ticks
-    return ticks
+
+    def at(steps: tuple[int, ...]) -> list[float]:
+        values = (s * 10.0**e for e in range(first, last + 1) for s in steps)
+        return [v for v in values if low <= v <= high]
+
+    ticks = at((1, 2, 5))
+    if len(ticks) > most:
+        return at((1,))
+    if len(ticks) < 2:
+        ticks = at(tuple(range(1, 10)))
+    return ticks if len(ticks) >= 2 else []
 
 
 def wrapped(title: str, width: int = TITLE_WIDTH) -> str:

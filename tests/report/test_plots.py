@@ -162,4 +162,6 @@ def test_compact_numbers_on_log_axes() -> None:
 def test_log_ticks_are_one_two_five_or_powers_of_ten() -> None:
     assert log_ticks(300, 30_000) == [500, 1000, 2000, 5000, 10_000, 20_000]
     assert log_ticks(0.5, 2e7) == [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7]
+    assert log_ticks(0.0173, 0.037) == [0.02, 0.03]  # one of 1, 2, 5 only: every digit
+    assert log_ticks(2.1, 3.9) == []  # not two ticks even so: the renderer chooses
     assert log_ticks(0, 10) == []
