@@ -30,7 +30,7 @@ from harness.data.datasets import DatasetError
 from harness.data.sources import list_datasets
 from harness.protocols import PROTOCOLS
 from harness.protocols.churn.runbooks import RunbookError
-from harness.report.console import summary_table
+from harness.report.console import regression_table, summary_table
 from harness.report.outdir import OutputFolderError
 from harness.runner.storage import StorageError
 from harness.suites.history import HistoryError
@@ -68,8 +68,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--algorithm",
         action="append",
-        help="algorithm name from the definitions (repeatable), or 'all'; without it, the "
-        "quick default suite (the run groups marked `default: true`)",
+        help="algorithm name from the definitions (repeatable): NAME runs its `default: true` "
+        "run groups (all if none is marked), NAME:GROUP one group, NAME:all every group; "
+        "'all' every enabled algorithm; without it, the quick default suite",
     )
     p.add_argument(
         "--protocol", default="qps-recall", choices=list(PROTOCOLS), help="what to measure"
@@ -142,8 +143,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--suite",
         choices=("nightly",),
-        help="nightly: every enabled algorithm, every protocol, small datasets; appends to "
-        "<results>/nightly/history.csv",
+        help="nightly: every enabled algorithm's `nightly: true` run groups under every "
+        "protocol on the small sets, twice; appends to <results>/nightly/history.csv and "
+        "lists regressions beyond each figure's measured noise",
     )
     p.add_argument("--force", action="store_true", help="redo runs that have results")
     p.add_argument("--definitions", default="algos.yaml", type=Path)
@@ -270,6 +272,8 @@ def render(results: Path, outdir: Path, site: bool) -> int:
 def export(args: argparse.Namespace) -> int:
     datasets = [benchmark.dataset_name(args.dataset)] if args.dataset else None
     algorithms = None if not args.algorithm or "all" in args.algorithm else args.algorithm
+    if algorithms is not None:
+        algorithms = [definitions.algorithm_name(a) for a in algorithms]
     results = load_results(args.results, datasets, algorithms)
     args.export.parent.mkdir(parents=True, exist_ok=True)
     results.to_csv(args.export, index=False)
@@ -284,5 +288,5 @@ def nightly(request: RunRequest, datasets: list[str] | None) -> int:
 
     found = suite.run_suite(request, datasets)
     print(f"\nnightly history: {history.history_path(request.results)}")
-    print(found.to_string(index=False) if len(found) else "no regressions against last night")
+    print(regression_table(found))
     return 0

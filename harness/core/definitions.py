@@ -13,7 +13,6 @@ algorithms keep ann-benchmarks' interface (`interface: ann-benchmarks`), which
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +43,7 @@ RUN_GROUP_KEYS: dict[str, tuple[type, ...]] = {
     "query_args": (list, dict),
     "default": (bool,),
     "metrics": (list,),
+    "nightly": (bool,),  # the group `--suite nightly` runs (harness.suites.nightly)
 }
 PLACEHOLDERS = ("@metric", "@dimension", "@count")
 #: `forget`: a `plugins.base.BasePlugin`; `ann-benchmarks`: an ann-benchmarks `BaseANN`,
@@ -234,50 +234,71 @@ def substitute(value: Any, values: dict[str, Any]) -> Any:
 def select(
     algorithms: dict[str, Algorithm], names: Iterable[str] | None, metric: str
 ) -> list[Algorithm]:
-    """The algorithms asked for that support the metric.
+    """The algorithms asked for that support the metric, each with the run groups asked for.
 
-    `all` is every enabled algorithm with all its run groups; no names at all is the quick
-    default suite: every enabled algorithm's run groups marked `default: true`.
+    - no names at all: the quick default suite, every enabled algorithm's run groups marked
+      `default: true`;
+    - `all`: every enabled algorithm with all its run groups;
+    - `NAME`: that algorithm's `default: true` run groups (all of them if none is marked);
+    - `NAME:GROUP`: that one run group; `NAME:all`: every run group of it.
+
+    Naming an algorithm twice (`hnswlib:M-8 hnswlib:M-16`) runs the union of the groups.
     """
     if names is None:
         return [
             replace(a, run_groups=quick)
             for a in algorithms.values()
-            if not a.disabled
-            and metric in a.metrics
-            and (quick := {g: s for g, s in a.run_groups.items() if s.get("default")})
+            if not a.disabled and metric in a.metrics and (quick := marked(a, "default"))
         ]
     names = list(names)
     if "all" in names:
         return [a for a in algorithms.values() if not a.disabled and metric in a.metrics]
-    chosen = []
-    for name in names:
-        if name not in algorithms:
-            raise DefinitionError(
-                f"unknown algorithm {name!r}: choose from {', '.join(sorted(algorithms))} "
-                "or 'all' (see --list-algorithms)"
-            )
-        algorithm = algorithms[name]
-        if metric not in algorithm.metrics:
-            raise DefinitionError(
-                f"algorithm {name!r} does not support the {metric!r} metric "
-                f"(it supports {', '.join(algorithm.metrics)}); choose another dataset"
-            )
-        chosen.append(algorithm)
-    return chosen
+    chosen: dict[str, dict[str, dict[str, Arguments]]] = {}
+    for spec in names:
+        name, _, group = spec.partition(":")
+        algorithm = named(algorithms, name, metric)
+        chosen.setdefault(name, {}).update(run_groups_of(algorithm, group))
+    return [replace(algorithms[name], run_groups=groups) for name, groups in chosen.items()]
 
 
-def arguments_label(args: Arguments) -> str:
-    """A short readable label such as `M=16_efConstruction=200` (or `1_2` positionally)."""
-    if isinstance(args, dict):
-        parts = [f"{k}={_compact(v)}" for k, v in args.items()]
-    else:
-        parts = [_compact(v) for v in args]
-    return "_".join(parts) or "default"
+def algorithm_name(spec: str) -> str:
+    """The algorithm of an `--algorithm` value (`hnswlib:M-16` -> `hnswlib`)."""
+    return spec.partition(":")[0]
 
 
-def _compact(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+def marked(algorithm: Algorithm, key: str) -> dict[str, dict[str, Arguments]]:
+    """The run groups with `key: true` (`default`, `nightly`)."""
+    return {g: s for g, s in algorithm.run_groups.items() if s.get(key)}
+
+
+def named(algorithms: dict[str, Algorithm], name: str, metric: str) -> Algorithm:
+    if name not in algorithms:
+        raise DefinitionError(
+            f"unknown algorithm {name!r}: choose from {', '.join(sorted(algorithms))} "
+            "or 'all' (see --list-algorithms)"
+        )
+    algorithm = algorithms[name]
+    if metric not in algorithm.metrics:
+        raise DefinitionError(
+            f"algorithm {name!r} does not support the {metric!r} metric "
+            f"(it supports {', '.join(algorithm.metrics)}); choose another dataset"
+        )
+    return algorithm
+
+
+def run_groups_of(algorithm: Algorithm, group: str) -> dict[str, dict[str, Arguments]]:
+    """`''`: the default groups (all if none is marked); `all`; or the one named group."""
+    if not group:
+        return marked(algorithm, "default") or dict(algorithm.run_groups)
+    if group == "all":
+        return dict(algorithm.run_groups)
+    if group not in algorithm.run_groups:
+        raise DefinitionError(
+            f"algorithm {algorithm.name!r} has no run group {group!r}: use "
+            f"{', '.join(f'{algorithm.name}:{g}' for g in algorithm.run_groups)} "
+            f"or {algorithm.name}:all"
+        )
+    return {group: algorithm.run_groups[group]}
 
 
 def _check_run_group(name: str, group: str, spec: Any) -> None:

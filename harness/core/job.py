@@ -10,7 +10,7 @@ from typing import Any
 
 from harness.core import identity as identities
 from harness.core import pathnames
-from harness.core.definitions import Arguments, Definition, arguments_label
+from harness.core.definitions import Arguments, Definition
 from harness.core.results import ANN_ALGORITHM, is_finished, result_path
 
 #: The protocol options that make a run's variant, in this order; others (e.g. how many
@@ -143,7 +143,9 @@ class Job:
         }
 
     def describe(self) -> str:
-        return f"{self.definition.algorithm} {arguments_label(self.definition.build_args)}"
+        return (
+            f"{self.definition.algorithm} {pathnames.arguments_label(self.definition.build_args)}"
+        )
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

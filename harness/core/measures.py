@@ -28,6 +28,10 @@ class Measure:
     scale: float = 1.0  # stored value * scale = shown value (seconds -> ms)
     decimals: int = 4
     threshold: float | None = None  # where the benchmark draws a line (see description)
+    #: The nightly check compares a ratio (log scale: timings, throughput) or a difference
+    #: (bounded figures: recall, AUC), and never flags a change below `noise` on that scale.
+    relative: bool = True
+    noise: float = 0.15
 
     def shown(self, value: Any) -> float | None:
         """The value as displayed (scaled), or None when it is missing or not finite."""
@@ -40,6 +44,12 @@ class Measure:
     def format(self, value: Any) -> str:
         shown = self.shown(value)
         return "-" if shown is None else f"{shown:.{self.decimals}f}"
+
+    def change(self, before: float, now: float) -> float:
+        """`now` against `before` on the nightly check's scale: log ratio or difference."""
+        if self.relative:
+            return math.log(now / before) if now > 0 and before > 0 else math.nan
+        return now - before
 
     def worse(self, before: float, now: float) -> bool:
         """Whether `now` is worse than `before` in this measure's direction."""
@@ -64,6 +74,8 @@ MEASURES: dict[str, Measure] = _measures(
         "recall@k: share of the k answers within the k-th true distance (+1e-3)",
         "higher",
         threshold=0.9,  # the leaderboard's target: best QPS among runs at least this good
+        relative=False,
+        noise=0.01,
     ),
     Measure("qps", "QPS", "queries per second, 1 / mean latency", "higher", decimals=1),
     Measure("mean_latency", "mean ms", "mean query latency", "lower", MS, 3),
@@ -73,7 +85,16 @@ MEASURES: dict[str, Measure] = _measures(
     Measure("build_time", "build s", "time to fit the index", "lower", decimals=2),
     # stored in kB, as ann-benchmarks stores it
     Measure("index_size", "index MiB", "memory the index holds after fit", "lower", 1 / 1024, 1),
-    Measure("pr_auc", "PR-AUC", "area under precision-recall over k'=1..100", "higher", 1, 3),
+    Measure(
+        "pr_auc",
+        "PR-AUC",
+        "area under precision-recall over k'=1..100",
+        "higher",
+        1,
+        3,
+        relative=False,
+        noise=0.01,
+    ),
     # deletion
     Measure("single_p50", "del p50 ms", "median single-delete latency", "lower", MS),
     Measure("single_p99", "del p99 ms", "99th percentile single-delete latency", "lower", MS),
@@ -85,15 +106,38 @@ MEASURES: dict[str, Measure] = _measures(
     Measure("speedup", "speed-up", "rebuild time / delete time", "higher", 1, 1),
     Measure("deleted_returned", "deleted returned", "deleted ids in answers", "lower", 1, 0),
     # churn
-    Measure("mean_recall", "mean recall", "recall averaged over the search steps", "higher"),
+    Measure(
+        "mean_recall",
+        "mean recall",
+        "recall averaged over the search steps",
+        "higher",
+        relative=False,
+        noise=0.01,
+    ),
     Measure(
         "mean_recall_bigann",
         "big-ann recall",
         "mean recall as big-ann-benchmarks scores it: by id, ties within 1e-6 of the k-th",
         "higher",
+        relative=False,
+        noise=0.01,
     ),
-    Measure("min_recall", "min recall", "worst recall of a search step", "higher"),
-    Measure("final_recall", "final recall", "recall at the last search step", "higher"),
+    Measure(
+        "min_recall",
+        "min recall",
+        "worst recall of a search step",
+        "higher",
+        relative=False,
+        noise=0.01,
+    ),
+    Measure(
+        "final_recall",
+        "final recall",
+        "recall at the last search step",
+        "higher",
+        relative=False,
+        noise=0.01,
+    ),
     Measure("total_time", "total s", "time of every step of the runbook", "lower", 1, 2),
     Measure("rebuilds", "rebuilds", "steps the plugin could not apply natively", "lower", 1, 0),
     # erasure
@@ -109,8 +153,17 @@ MEASURES: dict[str, Measure] = _measures(
         "lower",
         decimals=3,
         threshold=0.05,
+        relative=False,
+        noise=0.02,  # a rise beyond 3 x 0.02 is more than the verdict's whole tolerance
     ),
-    Measure("recall_retrain", "retrain recall", "E2: recall of the retrained index", "higher"),
+    Measure(
+        "recall_retrain",
+        "retrain recall",
+        "E2: recall of the retrained index",
+        "higher",
+        relative=False,
+        noise=0.01,
+    ),
     Measure("overlap", "overlap", "E2: shared answers with the retrained index", "higher", 1, 3),
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.core.measures import MEASURES, RECALL_TARGET
-from harness.report.data import deletion_variant, parameter_text
+from harness.report.data import deletion_variant, parameter_key, parameter_text, regression_rows
 
 #: The measures each protocol's table shows, in order.
 COLUMNS = {
@@ -72,18 +72,15 @@ def protocol_table(runs: pd.DataFrame, protocol: str) -> str:
     for name in COLUMNS.get(protocol, COLUMNS["qps-recall"]):
         if name in runs and runs[name].notna().any():
             measure = MEASURES[name]
-            table[measure.title] = [measure.shown(v) for v in runs[name]]
-            table[measure.title] = table[measure.title].round(measure.decimals)
+            table[measure.title] = [measure.format(v) for v in runs[name]]
     if "verdict" in runs:
         table["verdict"] = runs["verdict"]
-    order = ["algorithm", *LABELS.get(protocol, ())]
-    table = table.assign(_build=runs["build_args"].astype(str))
-    keys = [(name, True) for name in [*order, "_build"]]
-    keys += [
-        (MEASURES[m].title, m == "recall") for m in ("recall", "qps") if MEASURES[m].title in table
+    labels = [table[name] for name in ("algorithm", *LABELS.get(protocol, ()))]
+    keys = [
+        (*(str(label.loc[i]) for label in labels), parameter_key(runs.loc[i])) for i in runs.index
     ]
-    table = table.sort_values([k for k, _ in keys], ascending=[up for _, up in keys])
-    return table.drop(columns="_build").to_string(index=False)
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # parameters numerically
+    return table.iloc[order].to_string(index=False)
 
 
 def label_column(runs: pd.DataFrame, label: str) -> list[str]:
@@ -106,3 +103,11 @@ def best_at_recall(ok: pd.DataFrame, target: float = RECALL_TARGET) -> str:
                 f"({parameter_text(best)})"
             )
     return "\n".join(lines)
+
+
+def regression_table(found: pd.DataFrame) -> str:
+    """The night's regressions with their evidence (`harness.suites.history.regressions`)."""
+    if found.empty:
+        return "no regressions: every figure is within its noise of the previous nights"
+    table = pd.DataFrame(regression_rows(found)).drop(columns="night")
+    return f"regressions of {found['night'].iloc[0]}:\n{table.to_string(index=False)}"

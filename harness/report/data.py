@@ -19,6 +19,7 @@ import pandas as pd
 
 from harness.core.measures import verdict_rank
 from harness.core.results import read_result
+from harness.suites.history import FIGURE_BY_NAME
 
 
 def decoded(value: Any) -> Any:
@@ -45,8 +46,45 @@ def parameters(row: pd.Series | dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def value_key(value: Any) -> tuple[int, float, str]:
+    """Numbers before text, numbers by value: M=4 < M=12 < M=16, ef=40 < ef=120."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            number = float(str(value))
+        except ValueError:
+            return (1, 0.0, str(value))
+    else:
+        number = float(value)
+    return (0, number, "") if math.isfinite(number) else (1, 0.0, str(value))
+
+
+def parameter_key(row: pd.Series | dict[str, Any]) -> tuple[Any, ...]:
+    """A run's sort key by its parameters, names first, values numerically."""
+    return tuple((name, value_key(value)) for name, value in parameters(row).items())
+
+
+def build_key(build_args: Any) -> tuple[Any, ...]:
+    return parameter_key({"build_args": build_args})
+
+
+def sorted_runs(runs: pd.DataFrame, first: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Runs ordered by the `first` columns (as text), then numerically by parameters."""
+    if runs.empty:
+        return runs
+    keys = [
+        (*(str(row.get(c, "")) for c in first), parameter_key(row)) for _, row in runs.iterrows()
+    ]
+    order = sorted(range(len(runs)), key=keys.__getitem__)
+    return runs.iloc[order]
+
+
 def parameter_text(row: pd.Series | dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in parameters(row).items()) or "-"
+
+
+def run_name(algorithm: Any, parameters: str) -> str:
+    """`hnsw M=16 ef=40`, or the algorithm alone when it has no parameters."""
+    return str(algorithm) if parameters == "-" else f"{algorithm} {parameters}"
 
 
 def build_text(build_args: Any) -> str:
@@ -116,7 +154,15 @@ def erasure_rows(erasure: pd.DataFrame) -> pd.DataFrame:
     runs["rank"] = [verdict_rank(v) for v in runs["verdict"]]
     keys = ["algorithm", "build_args", "variant", "state"]
     worst = runs.sort_values("rank", ascending=False).groupby(keys, sort=True).head(1)
-    return worst.sort_values(keys).reset_index(drop=True)
+    order = sorted(
+        range(len(worst)),
+        key=lambda i: (
+            str(worst["algorithm"].iloc[i]),
+            build_key(worst["build_args"].iloc[i]),
+            *(str(worst[k].iloc[i]) for k in ("variant", "state")),
+        ),
+    )  # builds numerically: M=6 before M=12
+    return worst.iloc[order].reset_index(drop=True)
 
 
 def k_label(runs: pd.DataFrame) -> str:
@@ -132,3 +178,63 @@ def finite(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def figure_change(figure: str, change: Any) -> str:
+    """A nightly change as a reader reads it: `x0.50 (-50%)` for a ratio, `+0.030` else."""
+    number = finite(change)
+    if figure == "failed":
+        return "-" if number is None else f"{number:+.0f} failed run(s)"
+    if figure not in FIGURE_BY_NAME:
+        return "-" if number is None else f"{number:+.0f} step(s) down the verdicts"
+    if number is None:
+        return "gone"
+    if FIGURE_BY_NAME[figure].of.relative:
+        ratio = math.exp(number)
+        return f"x{ratio:.2f} ({ratio - 1:+.0%})"
+    return f"{number:+.3f}"
+
+
+def figure_noise(figure: str, noise: Any, threshold: Any) -> str:
+    """`noise +-16%, flagged beyond x/1.61`: the spread and the change it had to exceed."""
+    spread, limit = finite(noise), finite(threshold)
+    if figure not in FIGURE_BY_NAME or spread is None or limit is None:
+        return "-"
+    if FIGURE_BY_NAME[figure].of.relative:
+        return f"noise ±{math.exp(spread) - 1:.0%}, flagged beyond x/÷{math.exp(limit):.2f}"
+    return f"noise ±{spread:.3f}, flagged beyond ±{limit:.3f}"
+
+
+def figure_value(figure: str, value: Any) -> str:
+    """A nightly figure as its measure shows it (verdicts as they are)."""
+    if figure in FIGURE_BY_NAME:
+        return FIGURE_BY_NAME[figure].of.format(value)
+    return "-" if value is None or pd.isna(value) else str(value)
+
+
+def regression_rows(found: pd.DataFrame) -> list[dict[str, Any]]:
+    """The regressions with their evidence, formatted by each figure's measure."""
+    rows = []
+    for _, r in found.iterrows():
+        figure = str(r["figure"])
+        known = FIGURE_BY_NAME.get(figure)
+
+        def shown(name: str, figure: str = figure, r: pd.Series = r) -> str:
+            return figure_value(figure, r.get(name))
+
+        rows.append(
+            {
+                **{key: r[key] for key in ("night", "dataset", "algorithm", "protocol")},
+                "figure": f"{figure} ({known.of.title})" if known else figure,
+                "current": (
+                    f"{shown('current')} [{shown('current_low')} .. {shown('current_high')}]"
+                ),
+                "previous": (
+                    f"{shown('previous')} [{shown('previous_low')} .. {shown('previous_high')}]"
+                ),
+                "nights": int(r["nights"]),
+                "change": figure_change(figure, r.get("change")),
+                "evidence": figure_noise(figure, r.get("noise"), r.get("threshold")),
+            }
+        )
+    return rows

@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from harness.core.measures import (
     GAP_TOLERANCE,
+    MEASURES,
     RECALL_TARGET,
     VERDICT_MEANINGS,
     VERDICTS,
@@ -33,9 +34,15 @@ from harness.report import pages
 from harness.report.data import finite, slug
 from harness.report.figures import plot_all
 from harness.report.outdir import site_folder
-from harness.suites.history import read_history, regressions
+from harness.report.style import styles
+from harness.suites.history import (
+    history_path,
+    read_history,
+    read_timing,
+    regressions,
+    timing_path,
+)
 
-HISTORY = Path("nightly") / "history.csv"
 _SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028"}
 _SCRIPT_ESCAPES["\u2029"] = "\\u2029"
 
@@ -64,6 +71,7 @@ def render_site(results_root: str | Path, outdir: str | Path) -> Path:
     runs = results[results["dataset"].notna()] if not results.empty else results
     datasets = sorted(runs["dataset"].unique()) if not runs.empty else []
     algorithms = sorted(runs["algorithm"].dropna().unique()) if not runs.empty else []
+    looks = styles(algorithms)
     site = {
         "datasets": [{"name": d, "href": f"datasets/{slug(d)}.html"} for d in datasets],
         "algorithms": [{"name": a, "href": f"algorithms/{slug(a)}.html"} for a in algorithms],
@@ -82,14 +90,14 @@ def render_site(results_root: str | Path, outdir: str | Path) -> Path:
     render(
         "index.html",
         "index.html",
-        boards=[pages.board(runs[runs["dataset"] == d], d) for d in datasets],
+        boards=[pages.board(runs[runs["dataset"] == d], d, looks) for d in datasets],
         unreadable=pages.records(unreadable, ["path", "failure_detail"]),
     )
     for dataset in datasets:
         render(
             "dataset.html",
             f"datasets/{slug(dataset)}.html",
-            **pages.dataset_page(runs[runs["dataset"] == dataset], dataset, figures),
+            **pages.dataset_page(runs[runs["dataset"] == dataset], dataset, figures, looks),
         )
     for algorithm in algorithms:
         render(
@@ -99,7 +107,7 @@ def render_site(results_root: str | Path, outdir: str | Path) -> Path:
         )
     render("erasure.html", "erasure.html", scorecards=pages.erasure_scorecards(runs, datasets))
     if history is not None:
-        render("nightly.html", "nightly.html", **pages.nightly_page(*history))
+        render("nightly.html", "nightly.html", **pages.nightly_page(*history, looks))
     return outdir / "index.html"
 
 
@@ -111,13 +119,14 @@ def script_json(value: Any) -> Markup:
     return Markup(text)
 
 
-def nightly_history(results_root: Path) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The nightly history and its regressions; None without a history file."""
-    path = results_root / HISTORY
+def nightly_history(results_root: Path) -> tuple[pd.DataFrame, ...] | None:
+    """The nightly history, its regressions and the nights' step times; None without a
+    history file."""
+    path = history_path(results_root)
     if not path.exists():
         return None
     history = read_history(path)
-    return history, regressions(history)
+    return history, regressions(history), read_timing(timing_path(results_root))
 
 
 def environment() -> Environment:
@@ -133,6 +142,7 @@ def environment() -> Environment:
     env.filters["fmt"] = fmt
     env.filters["sortkey"] = sort_key
     env.globals.update(
+        measures=MEASURES,
         verdict_rank=verdict_rank,
         verdicts=VERDICTS,
         verdict_meanings=VERDICT_MEANINGS,

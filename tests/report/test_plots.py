@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
+from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 
 from harness.cli import main
 from harness.core.results import load_results
+from harness.report.charts import qps_recall_chart
 from harness.report.data import erasure_rows, pareto_front, slug, train_size
-from harness.report.figures import plot_all
+from harness.report.figures import plot_all, qps_recall_figure
+from harness.report.style import MARKERS, compact_number, log_ticks, styles
 from tests.report.test_website import DATASET, EVIL, _write, built_site
 
 
@@ -85,3 +91,77 @@ def test_plot_flag_writes_figures_and_stops(tmp_path: Path, capsys) -> None:
 
 def test_no_results_no_figures(tmp_path: Path) -> None:
     assert plot_all(tmp_path / "none", tmp_path / "out") == []
+
+
+def many_algorithms(count: int) -> pd.DataFrame:
+    """Three query groups of each of `count` algorithms, QPS spanning four decades."""
+    rows = []
+    for i in range(count):
+        for j, recall in enumerate((0.5, 0.8, 0.95)):
+            rows.append(
+                {"algorithm": f"algorithm-{i:02d}", "recall": recall - i * 0.005,
+                 "qps": 10.0 ** (1 + 3 * (i / count)) / (j + 1), "count": 10}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_every_algorithm_has_its_own_look_up_to_70() -> None:
+    looks = styles(f"a{i}" for i in range(70))
+    assert len({(s.colour, s.marker) for s in looks.values()}) == 70
+    assert len({(s.colour, s.symbol) for s in looks.values()}) == 70
+    ordered = [looks[name] for name in sorted(looks)]
+    assert all(a.colour != b.colour and a.marker != b.marker for a, b in pairwise(ordered))
+
+
+def test_a_figure_of_25_algorithms_tells_them_apart_with_plain_ticks_and_a_fitting_title():
+    long_name = "a-dataset-with-a-rather-long-name-that-would-run-off-the-canvas-otherwise-1m"
+    figure = qps_recall_figure(many_algorithms(25), long_name)
+    FigureCanvasAgg(figure).draw()
+    axes = figure.axes[0]
+    lines = [line for line in axes.get_lines() if line.get_label().startswith("algorithm-")]
+    assert len({(line.get_color(), line.get_marker()) for line in lines}) == 25
+    ticks = [t.get_text() for t in axes.get_yticklabels() if t.get_text()]
+    assert ticks and all(re.fullmatch(r"[0-9.]+[kMG]?", t) for t in ticks), ticks
+    assert {"100", "1k"} <= set(ticks)
+    title = axes.title
+    assert "\n" in title.get_text()  # wrapped, not clipped
+    box = title.get_window_extent(figure.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= figure.bbox.width
+    legend = axes.get_legend()
+    assert len(legend.get_texts()) == 25
+    frame = legend.get_window_extent(figure.canvas.get_renderer())
+    assert frame.x1 <= figure.bbox.width + 1  # beside the axes, inside the figure
+
+
+def test_static_and_interactive_charts_share_each_algorithms_look() -> None:
+    runs = many_algorithms(12)
+    looks = styles(runs["algorithm"])
+    figure = qps_recall_figure(runs, "d", looks)
+    static = {
+        line.get_label(): (to_hex(line.get_color()), line.get_marker())
+        for line in figure.axes[0].get_lines()
+        if line.get_label().startswith("algorithm-")
+    }
+    chart = qps_recall_chart(runs, "d", looks)
+    symbols = dict(MARKERS)
+    for trace in chart["data"]:
+        if trace.get("showlegend", True):
+            colour, marker = static[trace["name"]]
+            assert trace["marker"]["color"] == colour
+            assert symbols[marker] == trace["marker"]["symbol"]
+    ticks = chart["layout"]["yaxis"]["ticktext"]  # plain numbers, as the static figure's
+    assert "1k" in ticks and all(re.fullmatch(r"[0-9.]+[kMG]?", t) for t in ticks)
+
+
+def test_compact_numbers_on_log_axes() -> None:
+    assert [compact_number(v) for v in (0.02, 0.5, 1, 20, 3000, 1e4, 2.5e6)] == [
+        "0.02", "0.5", "1", "20", "3k", "10k", "2.5M",
+    ]  # fmt: skip
+
+
+def test_log_ticks_are_one_two_five_or_powers_of_ten() -> None:
+    assert log_ticks(300, 30_000) == [500, 1000, 2000, 5000, 10_000, 20_000]
+    assert log_ticks(0.5, 2e7) == [1, 10, 100, 1000, 1e4, 1e5, 1e6, 1e7]
+    assert log_ticks(0.0173, 0.037) == [0.02, 0.03]  # one of 1, 2, 5 only: every digit
+    assert log_ticks(2.1, 3.9) == []  # not two ticks even so: the renderer chooses
+    assert log_ticks(0, 10) == []

@@ -23,7 +23,13 @@ from harness.core.results import result_path, write_result
 from harness.report.data import slug
 from harness.report.pages import nightly_page
 from harness.report.site import build_site, script_json
-from harness.suites.history import append_history, history_path
+from harness.report.style import styles
+from harness.suites.history import (
+    append_history,
+    history_path,
+    read_timing,
+    regressions,
+)
 
 EVIL = "<script>alert(1)</script>"
 DATASET = "tiny-50-angular"
@@ -205,21 +211,50 @@ def test_every_internal_link_and_anchor_resolves(site: tuple[Path, int]) -> None
                 assert parts.fragment in parsed[target].ids, f"{path.name}: no #{parts.fragment}"
 
 
+def leaderboard_rows(html: str, kind: str = "headline") -> list[tuple[str, str]]:
+    """The first leaderboard's headline rows (or build rows) of a page, with their
+    algorithm (or build)."""
+    board = html.split('class="sortable leaderboard"')[1].split("</table>")[0]
+    rows = [r.split("</tr>")[0] for r in board.split(f'<tr class="{kind}"')[1:]]
+    if kind == "headline":
+        return [(re.search(r">([^<]+)</a>", r).group(1), r) for r in rows]
+    return [(re.findall(r"<td>([^<]*)</td>", r)[0], r) for r in rows]
+
+
 def test_leaderboard_figures(site: tuple[Path, int]) -> None:
     out, _ = site
     html = (out / "datasets" / f"{slug(DATASET)}.html").read_text()
-    board = html.split('class="sortable leaderboard"')[1].split("</table>")[0]
-    rows = {re.search(r">([^<]+)</a>", r).group(1): r for r in board.split("<tr>")[2:]}
+    rows = dict(leaderboard_rows(html))
     assert set(rows) == {"bruteforce", "hnswlib", "&lt;script&gt;alert(1)&lt;/script&gt;"}
     hnsw = rows["hnswlib"]
     # best QPS with recall >= 0.9: M=16 ef=40 (recall 0.91, 5000 QPS); M=8 at ef=40 misses 0.9
-    assert 'data-sort="5000.0">5000<' in hnsw and "M=16 efConstruction=200 ef=40" in hnsw
-    assert 'data-sort="10.0">10.0<' in hnsw  # the build time of that setting
-    assert ">0.0200<" in hnsw and ">500.0<" in hnsw  # delete p50 ms, speed-up
+    assert 'data-sort="5000.0">5000.0<' in hnsw and "<td>M=16 efConstruction=200</td>" in hnsw
+    assert "<td>ef=40</td>" in hnsw
+    assert 'data-sort="10.0">10.00<' in hnsw  # the build time of that setting
+    assert ">0.0200<" in hnsw and ">500.0<" in hnsw  # delete p50 ms, speed-up: the same build
     assert 'data-verdict="hidden"' in hnsw and 'data-verdict="erased"' in hnsw
     assert ">0.120<" in hnsw  # the unlearning gap after delete, not after compact
-    assert "(1 failed)" in hnsw
-    assert 'data-verdict="erased"' in rows["bruteforce"]
+    assert "(1 failed)" in hnsw and 'class="from"' not in hnsw  # nothing borrowed
+    # bruteforce's QPS build ([]) has no deletion or erasure runs: borrowed, and labelled
+    brute = rows["bruteforce"]
+    assert brute.count("from M=16 efConstruction=200") == 3  # delete p50, speed-up, verdict
+    assert 'data-verdict="erased"' in brute
+
+
+def test_every_build_has_its_own_row_and_the_best_is_marked(site: tuple[Path, int]) -> None:
+    out, _ = site
+    page = (out / "datasets" / f"{slug(DATASET)}.html").read_text()
+    builds = leaderboard_rows(page, "build")
+    # the hostile name has one build (no build rows); bruteforce: [] and the deletion runs'
+    # build; hnswlib: M=8, M=16 and M=64 (failed) in numeric order (not M=16 < M=8)
+    assert [b for b, _ in builds] == [
+        "-", "M=16 efConstruction=200", "M=8 efConstruction=200", "M=16 efConstruction=200",
+        "M=64",
+    ]  # fmt: skip
+    m8, m16 = builds[2][1], builds[3][1]
+    assert "best" in m16 and "best" not in m8
+    assert 'data-sort="3000.0">3000.0<' in m8  # M=8 reaches recall 0.9 only at ef=80
+    assert ">-<" in m8.split("<td>ef=80</td>")[1].split("</tr>")[0]  # no deletion runs of M=8
 
 
 def test_names_are_escaped_in_markup_and_in_embedded_json(site: tuple[Path, int]) -> None:
@@ -236,6 +271,13 @@ def test_names_are_escaped_in_markup_and_in_embedded_json(site: tuple[Path, int]
     data = json.loads(parse_charts(charts))
     names = [trace["name"] for chart in data for trace in chart["data"]]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in names  # plotly shows entities as text
+    assert not any("&quot;" in n or "&#x27;" in n for n in names)  # ... but not these two
+
+
+def test_a_quote_in_a_name_is_not_an_entity_in_a_chart() -> None:
+    from harness.report.charts import escaped
+
+    assert escaped('say "hi" & <go>') == 'say "hi" &amp; &lt;go&gt;'
 
 
 def parse_charts(html: str) -> str:
@@ -301,13 +343,15 @@ def test_website_flag_and_the_default_suite_render_the_site(
 
 
 def nightly_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A history of two nights in the `harness.suites.history` columns, and one regression."""
+    """A history of three nights in the `harness.suites.history` columns, and its
+    regressions (QPS down 40 %, erased -> hidden)."""
     rows = []
     for night, qps, verdict in (
         ("2026-01-01T02:00", 5000.0, "erased"),
-        ("2026-01-02T02:00", 3000.0, "hidden"),
+        ("2026-01-02T02:00", 5000.0, "erased"),
+        ("2026-01-03T02:00", 3000.0, "hidden"),
     ):
-        common = {"night": night, "dataset": DATASET, "git_revision": "abc"}
+        common = {"night": night, "repeat": 0, "dataset": DATASET, "git_revision": "abc"}
         rows.append(
             {**common, "algorithm": EVIL, "protocol": "qps-recall", "best_qps": qps,
              "max_recall": 0.99}
@@ -316,24 +360,26 @@ def nightly_fixture() -> tuple[pd.DataFrame, pd.DataFrame]:
             {**common, "algorithm": "hnswlib", "protocol": "erasure", "verdict": verdict,
              "unlearning_gap": 0.01}
         )  # fmt: skip
-    regressions = pd.DataFrame(
-        [{"night": "2026-01-02T02:00", "dataset": DATASET, "algorithm": EVIL,
-          "protocol": "qps-recall", "figure": "best_qps", "previous": 5000.0,
-          "current": 3000.0, "change": -0.4}]
-    )  # fmt: skip
-    return pd.DataFrame(rows), regressions
+    history = pd.DataFrame(rows)
+    return history, regressions(history)
 
 
 def test_nightly_page_charts_each_figure_and_lists_regressions(tmp_path: Path) -> None:
-    context = nightly_page(*nightly_fixture())
+    history, found = nightly_fixture()
+    looks = styles(["bruteforce"])  # the site's algorithms: the history's are not among them
+    context = nightly_page(history, found, read_timing(tmp_path / "none.csv"), looks)
     titles = [c["title"] for c in context["charts"]]
     assert titles == [
-        "best_qps over nights",
-        "max_recall over nights",
-        "unlearning_gap over nights",
+        "best_qps (QPS) over nights",
+        "max_recall (recall) over nights",
+        "unlearning_gap (gap) over nights",
     ]
-    assert context["charts"][0]["data"][0]["y"] == [5000.0, 3000.0]
-    assert context["regressions"][0]["figure"] == "best_qps"
+    assert context["charts"][0]["data"][0]["y"] == [5000.0, 5000.0, 3000.0]
+    best_qps = next(r for r in context["regressions"] if r["figure"].startswith("best_qps"))
+    assert best_qps["current"] == "3000.0 [3000.0 .. 3000.0]"  # formatted by the registry
+    assert best_qps["previous"] == "5000.0 [5000.0 .. 5000.0]"
+    assert best_qps["change"] == "x0.60 (-40%)"
+    assert "flagged beyond x/÷1.57" in best_qps["evidence"]  # 3 x the QPS noise floor 0.15
     assert [v["verdict"] for v in context["verdicts"]] == ["hidden"]
 
 
@@ -343,7 +389,7 @@ def test_a_nightly_history_adds_the_nightly_page(tmp_path: Path) -> None:
     append_history(history_path(root), history)
     build_site(root, tmp_path / "site")
     text = (tmp_path / "site" / "nightly.html").read_text()
-    assert "best_qps over nights" in text and EVIL not in text
+    assert "best_qps (QPS) over nights" in text and EVIL not in text
     regressions = text.split('class="sortable regressions"')[1].split("</table>")[0]
     assert regressions.count('class="regression"') == 2  # best_qps fell 40%, erased -> hidden
     assert 'href="nightly.html"' in (tmp_path / "site" / "index.html").read_text()

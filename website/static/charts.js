@@ -3,8 +3,9 @@
 (function () {
   "use strict";
   var specs = JSON.parse(document.getElementById("chart-data").textContent);
+  var config = { responsive: true, displaylogo: false };
   document.querySelectorAll("div.chart[data-chart]").forEach(function (div) {
     var spec = specs[parseInt(div.getAttribute("data-chart"), 10)];
-    Plotly.newPlot(div, spec.data, spec.layout, { responsive: true, displaylogo: false });
+    if (spec) { Plotly.newPlot(div, spec.data, spec.layout, config); }
   });
 }());
