@@ -135,7 +135,7 @@ class Runner:
             )
             code, killed_for = self._run(job, arguments, limits.timeout, session)
             status = sandbox.harvest(job, inner) or folder / "no-status"
-            cause, detail = local.diagnose(returncode(code), killed_for, status, limits.timeout)
+            cause, detail = local.diagnose(returncode(code), killed_for, status, limits)
             if killed_for == "memory":
                 detail = (
                     f"the container reached its memory limit ({limits.memory / 2**30:.2f} GiB): "

@@ -103,7 +103,7 @@ def run_job(job: Job, metric: str, limits: Limits, session: Session) -> Outcome:
             session.finished(process.pid)
         remove_partials(results_dir, process.pid)
         remove_partials(cache_dir(job.dataset_path, job.dataset), process.pid)
-        cause, detail = diagnose(process.returncode, killed_for, status_file, limits.timeout)
+        cause, detail = diagnose(process.returncode, killed_for, status_file, limits)
     return conclude(job, metric, cause, detail, time.monotonic() - start, session)
 
 
@@ -192,11 +192,20 @@ def _exited(pid: int) -> bool:
 
 
 def diagnose(
-    returncode: int, killed_for: str, status_file: Path, timeout: float
+    returncode: int, killed_for: str, status_file: Path, limits: Limits
 ) -> tuple[str, str]:
     """The cause and detail of a failure, or ("", "") for a clean exit."""
     if killed_for == "timeout":
-        return "timeout", f"no result within the {timeout:g} s timeout: the worker was killed"
+        return (
+            "timeout",
+            f"no result within the {limits.timeout:g} s timeout: the worker was killed",
+        )
+    if killed_for == "memory" and not started_marker(status_file).exists():
+        return "memory", (
+            f"the memory limit of {limits.memory / 2**30:.2f} GiB leaves no room for the job: the "
+            "worker outgrew it while starting (Python, numpy, h5py and the harness), before the "
+            "job began; raise --memory-limit"
+        )
     if killed_for == "memory":
         return "memory", "the worker's resident memory exceeded the limit: it was killed"
     if status_file.exists():
@@ -208,6 +217,12 @@ def diagnose(
     if returncode > 0:
         return "exit", f"the worker exited with code {returncode}"
     return "", ""
+
+
+def started_marker(status_file: Path) -> Path:
+    """The file a worker creates beside its status file once it has started (imported the
+    harness and applied its memory limit): a kill before it is a start-up failure."""
+    return status_file.with_name("started")
 
 
 def kill_group(process: subprocess.Popen, family: Iterable[psutil.Process] = ()) -> None:

@@ -23,6 +23,7 @@ from harness.core.results import write_result
 from harness.data.datasets import load_dataset
 from harness.protocols import PROTOCOLS
 from harness.protocols._answers import AnswerError
+from harness.runner.local import started_marker
 
 #: Data segment the worker needs beyond what it holds once started, to load a dataset and
 #: import a plugin: below it native code (h5py) crashes on a failed allocation instead of
@@ -96,6 +97,7 @@ def main(argv: list[str]) -> int:
     try:
         if len(argv) > 2:
             limit_memory(int(argv[2]))
+        started_marker(status_file).touch()
         execute(Job.from_json(job_file.read_text()))
     except BaseException as error:  # everything, so the runner learns the cause
         cause, detail = failure_cause(error), describe_error(error)
