@@ -1,0 +1,91 @@
+# cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The remanence scan's hot loop: candidate positions of strided keys in a byte buffer.
+
+At a byte position s a *key* is four 16-bit fields read `stride` bytes apart,
+`u16(s) | u16(s + stride) << 16 | u16(s + 2 stride) << 32 | u16(s + 3 stride) << 48`
+(little-endian loads). With stride 2 the fields are four float16/bfloat16 values, with
+stride 4 the high halves of four float32, with stride 8 the top bytes of four float64, and
+with stride B * width a column of a blocked or column-major layout. A *kind* is a stride and
+the set of positions (by s mod 16) it is keyed at: a vector keyed at several consecutive
+windows lands on one of those positions whatever its alignment, so fewer positions are
+looked at. Each key, mixed with its stride, is tested in a blocked Bloom filter (one
+64-bit word, three bits: one cache-resident access) and then in a large bit table; positions
+that pass both are the candidates the caller verifies.
+"""
+
+from libc.stdint cimport int64_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memcpy
+
+cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
+cdef uint64_t SECOND = 0xC2B2AE3D27D4EB4FULL
+
+
+cdef inline uint64_t word(const uint8_t *p) noexcept nogil:
+    cdef uint64_t v
+    memcpy(&v, p, 8)
+    return v
+
+
+cdef inline uint64_t field(const uint8_t *p) noexcept nogil:
+    cdef uint16_t v
+    memcpy(&v, p, 2)
+    return v
+
+
+cdef inline uint64_t strided_key(const uint8_t *p, Py_ssize_t stride) noexcept nogil:
+    if stride == 2:
+        return word(p)
+    return (field(p) | (field(p + stride) << 16) | (field(p + 2 * stride) << 32)
+            | (field(p + 3 * stride) << 48))
+
+
+cdef inline uint64_t bloom_bits(uint64_t h) noexcept nogil:
+    return ((1ULL << (h & 63)) | (1ULL << ((h >> 6) & 63)) | (1ULL << ((h >> 12) & 63)))
+
+
+def candidates(
+    const uint8_t[::1] buffer,
+    const int64_t[::1] strides,
+    const uint64_t[::1] phases,
+    const uint64_t[::1] bloom,
+    int bloom_bits_log2,
+    const uint64_t[::1] table,
+    int table_bits,
+    Py_ssize_t first,
+    Py_ssize_t last,
+    int64_t[::1] out_positions,
+    int64_t[::1] out_kinds,
+):
+    """Positions s in [first, last) where some kind's key passes both filters.
+
+    `phases[k]` is a 16-bit mask of the residues s % 16 kind k is keyed at; `bloom` has
+    2**bloom_bits_log2 words, `table` 2**table_bits bits. Writes each hit's position and
+    kind; returns (hits, next position), stopping early when the outputs are full.
+    """
+    cdef Py_ssize_t n = buffer.shape[0], kinds = strides.shape[0]
+    cdef Py_ssize_t s = first, count = 0, capacity = out_positions.shape[0], k, stride, reach
+    cdef Py_ssize_t end = min(last, n)
+    cdef const uint8_t *base = &buffer[0] if n else NULL
+    cdef uint64_t key, h, want
+    cdef int bloom_shift = 64 - bloom_bits_log2, table_shift = 64 - table_bits
+    with nogil:
+        while s < end and count + kinds <= capacity:
+            for k in range(kinds):
+                if not ((phases[k] >> (s & 15)) & 1):
+                    continue
+                stride = strides[k]
+                reach = 8 if stride == 2 else 3 * stride + 2
+                if s + reach > n:
+                    continue
+                key = strided_key(base + s, stride) ^ (<uint64_t> stride * SECOND)
+                h = key * GOLDEN
+                want = bloom_bits(h)
+                if (bloom[h >> bloom_shift] & want) != want:
+                    continue
+                h = (key * SECOND) >> table_shift
+                if (table[h >> 6] >> (h & 63)) & 1:
+                    out_positions[count] = s
+                    out_kinds[count] = k
+                    count += 1
+            s += 1
+    return count, s

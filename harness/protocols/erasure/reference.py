@@ -1,0 +1,109 @@
+"""What the erasure checks compare with, computed once per run in the worker.
+
+- D, and which deleted vectors can be scanned for: a vector with a twin among the kept rows
+  (a duplicate, or a multiple of one once normalised) is legitimately still stored, and one
+  with fewer than `MIN_DISTINCT` distinct components (an all-zero row, a constant row) cannot
+  be told from filler bytes; both are left out and counted.
+- The control sample: kept rows the scans must find wherever the index stores rows visibly.
+- The attack sample: members (a sample of D) and as many non-members (test vectors), and
+  a sub-sample of both queried one at a time for latency.
+- Distances in the metric's comparison space: each deleted vector's to its nearest kept
+  row; the non-members' to their nearest kept row and kept rows' to their nearest other kept
+  row (for the distribution warning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+
+from harness.data.datasets import Dataset
+from harness.protocols._plan import DeletionPlan
+from harness.protocols.erasure.candidates import KeptRows
+from harness.protocols.erasure.patterns import Finder
+
+CONTROL = 1000  # kept vectors scanned for
+MEMBERS = 1000  # attack pairs at most
+LATENCY = 200  # attack pairs also queried one at a time, for latency
+MIN_DISTINCT = 3
+
+
+@dataclass
+class Reference:
+    deleted: np.ndarray  # D's row ids, in deletion order
+    vectors: np.ndarray  # D's vectors (float32)
+    scannable: np.ndarray  # bool per deleted vector
+    twins: int
+    uninformative: int
+    kept: KeptRows
+    control: np.ndarray  # row ids of the control sample
+    finder: Finder  # keys of D[scannable] then the control vectors
+    members: np.ndarray  # positions in D
+    non_members: np.ndarray  # test vectors
+    timed: np.ndarray  # positions (in members and in non-members) queried one at a time
+    kept_distance: np.ndarray  # per deleted vector (comparison space)
+    outsider_distance: np.ndarray
+    kept_spacing: np.ndarray
+    comparable_deleted: np.ndarray  # D in the comparison space
+    comparable_control: np.ndarray
+
+    @property
+    def scanned(self) -> np.ndarray:
+        return self.vectors[self.scannable]
+
+    @property
+    def scanned_count(self) -> int:
+        return int(self.scannable.sum())
+
+
+def reference(dataset: Dataset, plan: DeletionPlan, seed: int) -> Reference:
+    rng = np.random.default_rng(seed)
+    train, deleted = dataset.train, plan.deleted
+    vectors = np.ascontiguousarray(train[deleted], dtype=np.float32)
+    kept_ids = np.flatnonzero(plan.live)
+    kept = KeptRows(train[kept_ids], dataset.metric)
+    twins = kept.is_kept(vectors)
+    distinct = np.array([len(np.unique(v)) for v in vectors], dtype=np.int64)
+    uninformative = distinct < MIN_DISTINCT
+    scannable = ~twins & ~uninformative
+    control = np.sort(rng.choice(kept_ids, min(CONTROL, len(kept_ids)), replace=False))
+    pairs = min(len(deleted), len(dataset.test), MEMBERS)
+    members = np.sort(rng.choice(len(deleted), pairs, replace=False))
+    outsiders = dataset.test[np.sort(rng.choice(len(dataset.test), pairs, replace=False))]
+    timed = np.sort(rng.choice(pairs, min(pairs, LATENCY), replace=False))
+    comparable_deleted = kept.comparable(vectors)
+    index = faiss.IndexFlatL2(train.shape[1])
+    index.add(kept.comparable(kept.raw))
+    kept_distance = _nearest(index, comparable_deleted, 1)
+    outsider_distance = _nearest(index, kept.comparable(outsiders), 1)
+    spacing_sample = rng.choice(len(kept_ids), min(len(kept_ids), MEMBERS), replace=False)
+    kept_spacing = _nearest(index, kept.comparable(kept.raw[spacing_sample]), 2)
+    finder = Finder(np.concatenate([vectors[scannable], train[control].astype(np.float32)]))
+    return Reference(
+        deleted=deleted,
+        vectors=vectors,
+        scannable=scannable,
+        twins=int(twins.sum()),
+        uninformative=int((uninformative & ~twins).sum()),
+        kept=kept,
+        control=control,
+        finder=finder,
+        members=members,
+        non_members=outsiders,
+        timed=timed,
+        kept_distance=kept_distance,
+        outsider_distance=outsider_distance,
+        kept_spacing=kept_spacing,
+        comparable_deleted=comparable_deleted,
+        comparable_control=kept.comparable(train[control]),
+    )
+
+
+def _nearest(index: faiss.Index, queries: np.ndarray, rank: int) -> np.ndarray:
+    """L2 distance of each query to its `rank`-th nearest indexed row (2: itself skipped)."""
+    if not len(queries):
+        return np.zeros(0)
+    distances, _ = index.search(np.ascontiguousarray(queries, dtype=np.float32), rank)
+    return np.sqrt(np.maximum(distances[:, rank - 1].astype(np.float64), 0.0))
