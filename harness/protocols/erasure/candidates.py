@@ -71,7 +71,7 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
     groups: list[tuple[str, np.ndarray]] = []
     trained: dict[str, np.ndarray] = {}
     matrices: dict[str, np.ndarray] = {}
-    floats: dict[tuple[str, int], np.ndarray] = {}
+    floats: dict[int, np.ndarray] = {}  # row count -> float rows (for graphs over them)
     for array in decoded.arrays:
         rows = as_rows(array.values, dimension)
         if rows is None or len(rows) < MIN_ROWS:
@@ -79,7 +79,7 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
         name = f"{array.file}:{array.name}"
         if rows.dtype.kind == "f":
             rows = rows.astype(np.float32)
-            floats[array.file, len(rows)] = rows
+            floats.setdefault(len(rows), rows)
             if array.values.ndim == 2 and len(rows) <= dimension * 4:
                 matrices[name] = rows
             groups.append((name, rows))
@@ -87,7 +87,7 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
             for label, decoded_rows in affine_decodings(rows, kept):
                 groups.append((f"{name} [{label}]", decoded_rows))
     for array in decoded.arrays:
-        rows = floats.get((array.file, len(array.values)))
+        rows = floats.get(len(array.values))
         if rows is not None and array.values.ndim == 2 and array.values.dtype.kind in "iu":
             means = neighbour_means(array.values, rows)
             if means is not None:
@@ -119,14 +119,23 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
 
 
 def affine_decodings(codes: np.ndarray, kept: KeptRows) -> list[tuple[str, np.ndarray]]:
-    """8-bit rows decoded per dimension onto the kept rows' ranges, raw and normalised."""
-    values = codes.view(np.int8 if codes.dtype == np.int8 else np.uint8).astype(np.float64)
-    low, high = values.min(axis=0), values.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
+    """8-bit rows decoded per dimension onto the kept rows' ranges (raw and normalised),
+    reading the codes as spanning their whole range (as scalar quantisation writes them) and
+    as spanning the range they use."""
+    signed = codes.dtype == np.int8
+    values = codes.astype(np.float64)
+    full = (-128.0, 127.0) if signed else (0.0, 255.0)
+    spans = {
+        "full": (np.full(codes.shape[1], full[0]), np.full(codes.shape[1], full[1])),
+        "used": (values.min(axis=0), values.max(axis=0)),
+    }
     out = []
-    for label, reference in (("affine raw", kept.raw), ("affine normalised", kept.unit)):
+    for space, reference in (("raw", kept.raw), ("normalised", kept.unit)):
         lo, hi = reference.min(axis=0), reference.max(axis=0)
-        out.append((label, (lo + (values - low) / span * (hi - lo)).astype(np.float32)))
+        for label, (low, high) in spans.items():
+            width = np.where(high > low, high - low, 1.0)
+            decoded = lo + (values - low) / width * (hi - lo)
+            out.append((f"affine {label} {space}", decoded.astype(np.float32)))
     return out
 
 

@@ -80,10 +80,11 @@ def decode_folder(folder: str | Path, dimension: int) -> Decoded:
     return decode_files({str(p.relative_to(root)): p for p in files}, dimension)
 
 
-def decode_files(files: dict[str, Path], dimension: int) -> Decoded:
-    """Decode named files (name -> path): raw bytes memory-mapped, containers opened."""
+def decode_files(files: dict[str, Path], dimension: int, budget: int | None = None) -> Decoded:
+    """Decode named files (name -> path): raw bytes memory-mapped, containers opened, at
+    most `budget` decoded bytes (default: EXPANSION times the files' size, plus BASE_BUDGET)."""
     total = sum(p.stat().st_size for p in files.values())
-    out = Decoded(budget=EXPANSION * total + BASE_BUDGET)
+    out = Decoded(budget=EXPANSION * total + BASE_BUDGET if budget is None else budget)
     for name, path in files.items():
         data = _read(path)
         out.parts.append(Part(name, name, data))
@@ -91,10 +92,12 @@ def decode_files(files: dict[str, Path], dimension: int) -> Decoded:
     return out
 
 
-def decode_bytes(name: str, data: bytes | np.ndarray, dimension: int) -> Decoded:
+def decode_bytes(
+    name: str, data: bytes | np.ndarray, dimension: int, budget: int | None = None
+) -> Decoded:
     """Decode one in-memory buffer as if it were a file called `name`."""
     buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    out = Decoded(budget=EXPANSION * len(buffer) + BASE_BUDGET)
+    out = Decoded(budget=EXPANSION * len(buffer) + BASE_BUDGET if budget is None else budget)
     out.parts.append(Part(name, name, buffer))
     _open(out, name, name, buffer, dimension, 0)
     return out
@@ -237,7 +240,7 @@ def _streams(
     """Compressed streams starting anywhere in the buffer (or at its start)."""
     raw = memoryview(data)
     for offset, kind in _stream_starts(data):
-        decoded = _decompress(raw[offset:], kind)
+        decoded = _decompress(raw[offset:], kind, out.budget + 1)
         if decoded is not None:
             _add(out, file, f"{name}@{offset} ({kind})", decoded, dimension, depth)
 
@@ -259,8 +262,8 @@ def _stream_starts(data: np.ndarray) -> list[tuple[int, str]]:
     return sorted(starts)
 
 
-def _decompress(raw: memoryview, kind: str) -> bytes | None:
-    """The stream decoded up to its end, or None if it is not one."""
+def _decompress(raw: memoryview, kind: str, limit: int) -> bytes | None:
+    """The stream decoded up to its end (or `limit` bytes), or None if it is not one."""
     try:
         if kind == "zlib":
             decoder = zlib.decompressobj()
@@ -270,9 +273,11 @@ def _decompress(raw: memoryview, kind: str) -> bytes | None:
             decoder = bz2.BZ2Decompressor()
         else:
             decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
-        pieces, position, chunk = [], 0, 1 << 20
-        while position < len(raw):
-            pieces.append(decoder.decompress(raw[position : position + chunk]))
+        pieces, position, chunk, size = [], 0, 1 << 20, 0
+        while position < len(raw) and size < limit:
+            piece = decoder.decompress(raw[position : position + chunk], limit - size)
+            pieces.append(piece)
+            size += len(piece)
             position += chunk
             if getattr(decoder, "eof", False):
                 break

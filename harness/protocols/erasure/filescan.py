@@ -2,11 +2,15 @@
 
 Every part decoded from the state (`decoding`) is searched for the deleted vectors and for a
 *control* sample of kept vectors, in every encoding (`patterns`). The control is counted per
-file: a file that holds vector data (enough information for the kept rows at one bit per
-component, and not a table of small integers such as links or ids) in which the scan finds
-no kept vector is one whose form the scan cannot read, so finding no deleted vector there
-proves nothing; it is *blind*. Blind files are searched again in blocked (`BLOCKS` rows) and
-column-major float32 layouts, whose kept rows then show where the layout holds.
+file: a file that holds vector data in which the scan finds no kept vector (nor a deleted
+one) is one whose form the scan cannot read, so finding no deleted vector there proves
+nothing; it is *blind*. A file holds vector data when it holds an array of floats or bytes
+with at least half as many rows as there are kept rows (or a flat array of that many
+vectors' numbers), or, for a file the harness cannot parse, when it holds enough
+information for the kept rows at one bit per component and is not a table of small integers
+(links, ids). Every file (not a table of integers) in which the row-major scan finds
+nothing at all is searched again in blocked (`BLOCKS` rows) and column-major float32
+layouts, whose kept rows then show where such a layout holds.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ class FileFinding:
 
     @property
     def blind(self) -> bool:
-        return self.vector_data and self.control == 0
+        """Vector data in which the scan found neither kept nor deleted vectors."""
+        return self.vector_data and self.control == 0 and self.deleted == 0
 
 
 @dataclass
@@ -80,23 +85,20 @@ def scan_decoded(
         total.merge(found)
         per_file.setdefault(part.file, _empty(finder)).merge(found)
     files = []
-    threshold = kept_rows * dimension / 8
     for name, (size, info) in state_sizes.files.items():
         found = per_file.get(name, _empty(finder))
-        vector_data = info >= threshold and not integer_table(_raw(decoded, name))
-        files.append(
-            FileFinding(
-                name,
-                size,
-                info,
-                vector_data,
-                control=_share(found.any[count:]),
-                deleted=int(found.any[:count].sum()),
-            )
+        integers = integer_table(_raw(decoded, name))
+        finding = FileFinding(
+            name,
+            size,
+            info,
+            vector_data=holds_vector_data(decoded, name, info, integers, kept_rows, dimension),
+            control=_share(found.any[count:]),
+            deleted=int(found.any[:count].sum()),
         )
-    for finding in files:
-        if finding.blind:
+        if not integers and not found.any.any():
             _other_layouts(decoded, finding, vectors, count, total)
+        files.append(finding)
     hits = total.hits[:, :count]
     return FileScan(
         found=hits.any(axis=0),
@@ -107,6 +109,26 @@ def scan_decoded(
         seconds=time.perf_counter() - start,
         problems=list(decoded.problems),
     )
+
+
+def holds_vector_data(
+    decoded: Decoded, name: str, info: int, integers: bool, kept_rows: int, dimension: int
+) -> bool:
+    """Whether a file holds (a substantial part of) the index's rows in some form."""
+    arrays = [a.values for a in decoded.arrays if a.file == name]
+    if not arrays:
+        return info >= kept_rows * dimension / 8 and not integers
+    for values in arrays:
+        rows_like = values.dtype.kind == "f" or values.dtype.itemsize == 1
+        if values.ndim >= 2 and rows_like and max(values.shape) >= kept_rows / 2:
+            return True
+        if (
+            values.ndim == 1
+            and values.dtype.kind == "f"
+            and len(values) >= kept_rows * dimension / 2
+        ):
+            return True
+    return False
 
 
 def integer_table(data: np.ndarray) -> bool:
@@ -131,12 +153,12 @@ def _other_layouts(
         layouts = tuple(sorted({*BLOCKS, *list(columns)[-64:]}))
         finder = Finder(vectors, layouts=layouts, encodings=FLOAT32)
         found = finder.search(part.data)
-        control = _share(found.any[count:])
-        if control > finding.control:
+        control, deleted = _share(found.any[count:]), int(found.any[:count].sum())
+        if control > finding.control or deleted > finding.deleted:
             layout = int(np.bincount(found.layouts[found.hits].ravel()).argmax())
-            finding.control = control
             finding.layout = f"blocked {layout}" if layout in BLOCKS else f"column-major {layout}"
-        finding.deleted = max(finding.deleted, int(found.any[:count].sum()))
+        finding.control = max(finding.control, control)
+        finding.deleted = max(finding.deleted, deleted)
         _merge_float32(total, found)
 
 

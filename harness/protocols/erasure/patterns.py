@@ -22,7 +22,9 @@ import numpy as np
 from harness.protocols.erasure._scan import candidates
 from harness.protocols.erasure.encodings import ENCODINGS, Encoding, decode, vector_scale
 
-MAX_VARIANTS = 8  # keys per vector, encoding, layout and window at most
+MIN_DISTINCT = 3  # a vector with fewer distinct components (all zero, constant) is not keyed:
+#                  it cannot be told from filler bytes
+MAX_VARIANTS = 16  # keys per vector, encoding, layout and window at most (integers: 2 each)
 CHUNK = 1 << 22  # positions per compiled call
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SECOND = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -91,6 +93,8 @@ class Finder:
         mixed, owner, window, code, layout = (
             np.concatenate([e[i] for e in entries]) for i in range(5)
         )
+        keep = informative(self.vectors)[owner]
+        mixed, owner, window, code, layout = (a[keep] for a in (mixed, owner, window, code, layout))
         self.unkeyed = np.ones(self.count, dtype=bool)
         self.unkeyed[owner] = False
         order = np.argsort(mixed, kind="stable")
@@ -293,6 +297,12 @@ def mix_all(keys: np.ndarray, stride: int) -> np.ndarray:
     """`_scan.mix` over an array: the keys as the compiled loop hashes them."""
     with np.errstate(over="ignore"):
         return keys ^ (np.uint64(stride) * _SECOND)
+
+
+def informative(vectors: np.ndarray) -> np.ndarray:
+    """bool per row: at least MIN_DISTINCT distinct component values."""
+    ordered = np.sort(vectors, axis=1)
+    return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1) >= MIN_DISTINCT
 
 
 def kind_of(layout: int, width: int) -> tuple[int, int]:

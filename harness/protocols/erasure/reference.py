@@ -2,8 +2,8 @@
 
 - D, and which deleted vectors can be scanned for: a vector with a twin among the kept rows
   (a duplicate, or a multiple of one once normalised) is legitimately still stored, and one
-  with fewer than `MIN_DISTINCT` distinct components (an all-zero row, a constant row) cannot
-  be told from filler bytes; both are left out and counted.
+  with fewer than `patterns.MIN_DISTINCT` distinct components (an all-zero row, a constant
+  row) cannot be told from filler bytes; both are left out and counted.
 - The control sample: kept rows the scans must find wherever the index stores rows visibly.
 - The attack sample: members (a sample of D) and as many non-members (test vectors), and
   a sub-sample of both queried one at a time for latency.
@@ -22,12 +22,11 @@ import numpy as np
 from harness.data.datasets import Dataset
 from harness.protocols._plan import DeletionPlan
 from harness.protocols.erasure.candidates import KeptRows
-from harness.protocols.erasure.patterns import Finder
+from harness.protocols.erasure.patterns import Finder, informative
 
 CONTROL = 1000  # kept vectors scanned for
 MEMBERS = 1000  # attack pairs at most
 LATENCY = 200  # attack pairs also queried one at a time, for latency
-MIN_DISTINCT = 3
 
 
 @dataclass
@@ -65,8 +64,7 @@ def reference(dataset: Dataset, plan: DeletionPlan, seed: int) -> Reference:
     kept_ids = np.flatnonzero(plan.live)
     kept = KeptRows(train[kept_ids], dataset.metric)
     twins = kept.is_kept(vectors)
-    distinct = np.array([len(np.unique(v)) for v in vectors], dtype=np.int64)
-    uninformative = distinct < MIN_DISTINCT
+    uninformative = ~informative(vectors)
     scannable = ~twins & ~uninformative
     control = np.sort(rng.choice(kept_ids, min(CONTROL, len(kept_ids)), replace=False))
     pairs = min(len(deleted), len(dataset.test), MEMBERS)
