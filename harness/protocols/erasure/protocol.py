@@ -23,30 +23,30 @@ label (written last: its presence marks the run finished), `compacted` the suffi
 from __future__ import annotations
 
 import dataclasses
-import json
 import random
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from harness.core.job import Job
-from harness.core.measures import GAP_TOLERANCE, threshold
+from harness.core.measures import threshold
 from harness.core.request import RunRequest
 from harness.core.results import RunRecord
 from harness.data.datasets import Dataset
 from harness.protocols._measure import has_native_delete, measure, rebuild, set_query_arguments
 from harness.protocols._plan import DeletionPlan, deletion_options, deletion_plan
 from harness.protocols.erasure import evidence as ev
-from harness.protocols.erasure.attack import attack, distribution_warning
 from harness.protocols.erasure.differential import compare
 from harness.protocols.erasure.hosted import HostedPlugin, start_host, write_array
 from harness.protocols.erasure.memory import MemoryScan, scan_dump
 from harness.protocols.erasure.probing import Probe, probe
 from harness.protocols.erasure.reconstruction import recovery
+from harness.protocols.erasure.records import Answered, evidence_bytes, figures
 from harness.protocols.erasure.reference import Reference, reference
 from harness.protocols.erasure.sidefiles import Private
 from harness.protocols.erasure.state import SavedState, analyse, folder_files
@@ -309,121 +309,44 @@ class Run:
         file_checks: list[ev.Check],
         saved: SavedState | None,
     ) -> RunRecord:
-        ref, subject = self.ref, self.subject
-        set_query_arguments(subject, query_args)
-        record = measure(subject, self.dataset, self.job, self.plan.true_distances, self.plan.live)
-        after = probe(subject, self.dataset, ref, self.job.k)
-        gold_record, gold_probe = gold
-        in_own = np.isin(after.answers, ref.deleted)
-        in_test = np.isin(record.arrays["neighbors"], ref.deleted)
-        leaks = int(in_own.sum() + in_test.sum())
-        queries = len(after.answers) + len(in_test)
-        result = attack(after.attack, gold_probe.attack, other.attack, GAP_TOLERANCE, self.seed)
-        warning = distribution_warning(ref.outsider_distance, ref.kept_spacing)
-        checks = [
-            ev.leak_check(
-                leaks,
-                queries,
-                int((after.answers >= 0).sum()) + int((record.arrays["neighbors"] >= 0).sum()),
-            ),
-            *file_checks,
-            ev.attack_check(result, warning, len(ref.members)),
-        ]
-        by_name = {c.name: c for c in checks}
+        set_query_arguments(self.subject, query_args)
+        record = measure(
+            self.subject, self.dataset, self.job, self.plan.true_distances, self.plan.live
+        )
+        after = probe(self.subject, self.dataset, self.ref, self.job.k)
+        answers = Answered(record, before, after, gold, other)
+        leak, attack_result, measures = answers.checks(self.ref, self.seed)
+        checks = [leak, *file_checks, attack_result]
         record.query_args = query_args
         record.label_suffix = "" if state == "deleted" else f"state={state}"
         record.attrs.update(build_time=fitted["build_time"], index_size=fitted["index_size"])
         record.measures.update(
             state=state,
             native_delete=self.native,
-            deletion=subject.deletion,
-            deleted=len(ref.deleted),
-            leaks=leaks,
-            leak_queries=int(in_own.any(axis=1).sum() + in_test.any(axis=1).sum()),
-            self_rank1_before=float((before.self_rank == 1).mean()),
-            self_returned_after=float((after.self_rank > 0).mean()),
-            recall_retrain=gold_record.measures["recall"],
-            overlap=answer_overlap(record.arrays["neighbors"], gold_record.arrays["neighbors"]),
-            overlap_deleted=answer_overlap(after.answers, gold_probe.answers),
-            auc_before=before.top1_auc,
-            auc_after=after.top1_auc,
-            auc_retrain=gold_probe.top1_auc,
-            unlearning_gap=result.gap,
-            gap_tolerance=result.tolerance,
-            gap_feature=result.feature,
-            mia_pairs=len(ref.members),
-            remanence_excluded=ref.twins + ref.uninformative,
-            **self.figures(by_name, saved),
+            deletion=self.subject.deletion,
+            **measures,
+            **figures({c.name: c for c in checks}, saved),
             **verdicts(checks),
         )
-        if warning:
-            record.measures["attack_warning"] = warning
-        evidence = {"checks": [c.as_dict() for c in checks], "seconds": self.seconds}
         record.measure_arrays.update(
-            deleted_ids=ref.deleted,
+            deleted_ids=self.ref.deleted,
             self_rank_before=before.self_rank,
             self_rank_after=after.self_rank,
-            evidence=np.frombuffer(json.dumps(evidence).encode(), dtype=np.uint8),
+            evidence=evidence_bytes(checks, self.seconds),
         )
         return record
 
-    def figures(self, checks: dict[str, ev.Check], saved: SavedState | None) -> dict[str, Any]:
-        """The scalar figures of the checks, under their registry names."""
-        out: dict[str, Any] = {}
-        pairs = {
-            "remanent_fraction": "decoding",
-            "recovered_fraction": "reconstruction",
-            "differential_residue": "differential",
-            "side_fraction": "side files",
-            "memory_fraction": "memory",
-        }
-        for measure_name, check in pairs.items():
-            if checks.get(check) is not None and checks[check].ran:
-                out[measure_name] = checks[check].figure
-        if "control" in checks and checks["control"].ran:
-            out["remanence_control"] = checks["control"].figure
-            out["blind_files"] = sum(
-                f["vector_data"] and f["control"] == 0 for f in checks["control"].detail["files"]
-            )
-        if "reconstruction" in checks and checks["reconstruction"].ran:
-            regions = checks["reconstruction"].detail.get("regions", {})
-            out["trained_regions"] = sum(bool(r["measurable"]) for r in regions.values())
-        if "side files" in checks:
-            out["side_files"] = len(checks["side files"].detail.get("files", []))
-        memory = checks.get("memory")
-        if memory is not None and memory.ran:
-            out["memory_control"] = memory.detail["control"]
-        if saved is not None:
-            out.update(saved_bytes=saved.sizes.bytes, scan_seconds=saved.seconds.get("scan", 0.0))
-        return out
-
-    def timed(self, name: str) -> _Timer:
-        return _Timer(self.seconds, name)
-
-
-class _Timer:
-    def __init__(self, seconds: dict[str, float], name: str) -> None:
-        self.seconds, self.name = seconds, name
-
-    def __enter__(self) -> None:
-        self.start = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds[self.name] = (
-            self.seconds.get(self.name, 0.0) + time.perf_counter() - self.start
-        )
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """Time a phase of the run (stored with the evidence); phases of a name add up."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 def _remove(path: Path) -> None:
     """A file the run wrote and the files beside it that share its name (headers, reports)."""
     for item in path.parent.glob(path.name + "*"):
         item.unlink()
-
-
-def answer_overlap(ours: np.ndarray, theirs: np.ndarray) -> float:
-    """Mean fraction of shared ids between two answer sets (rows of ids, -1 padded)."""
-    shared = [
-        len(np.intersect1d(a[a >= 0], b[b >= 0])) / max(1, (b >= 0).sum())
-        for a, b in zip(ours, theirs, strict=True)
-    ]
-    return float(np.mean(shared)) if shared else 1.0
