@@ -60,24 +60,39 @@ def candidates(
 
     `phases[k]` is a 16-bit mask of the residues s % 16 kind k is keyed at; `bloom` has
     2**bloom_bits_log2 words, `table` 2**table_bits bits. Writes each hit's position and
-    kind; returns (hits, next position), stopping early when the outputs are full.
+    kind; returns (hits, next position), stopping early when the outputs are full. `first`
+    must be a multiple of 16 (the buffer is walked in blocks of 16 positions).
     """
     cdef Py_ssize_t n = buffer.shape[0], kinds = strides.shape[0]
-    cdef Py_ssize_t s = first, count = 0, capacity = out_positions.shape[0], k, stride, reach
-    cdef Py_ssize_t end = min(last, n)
+    cdef Py_ssize_t count = 0, capacity = out_positions.shape[0], k, r, pair, pairs = 0
+    cdef Py_ssize_t end = min(last, n), block = first, s, stride
     cdef const uint8_t *base = &buffer[0] if n else NULL
-    cdef uint64_t key, h, want
+    cdef uint64_t key, h, want, mixed
     cdef int bloom_shift = 64 - bloom_bits_log2, table_shift = 64 - table_bits
+    cdef int64_t pair_kind[1024]
+    cdef int64_t pair_offset[1024]
+    cdef int64_t pair_stride[1024]
+    cdef int64_t pair_reach[1024]
+    cdef uint64_t pair_mix[1024]
+    for k in range(kinds):
+        for r in range(16):
+            if (phases[k] >> r) & 1:
+                if pairs == 1024:
+                    raise ValueError("at most 1024 (kind, position) pairs per scan")
+                pair_kind[pairs] = k
+                pair_offset[pairs] = r
+                pair_stride[pairs] = strides[k]
+                pair_reach[pairs] = 8 if strides[k] == 2 else 3 * strides[k] + 2
+                pair_mix[pairs] = <uint64_t> strides[k] * SECOND
+                pairs += 1
     with nogil:
-        while s < end and count + kinds <= capacity:
-            for k in range(kinds):
-                if not ((phases[k] >> (s & 15)) & 1):
+        while block < end and count + pairs <= capacity:
+            for pair in range(pairs):
+                s = block + pair_offset[pair]
+                if s >= end or s + pair_reach[pair] > n:
                     continue
-                stride = strides[k]
-                reach = 8 if stride == 2 else 3 * stride + 2
-                if s + reach > n:
-                    continue
-                key = strided_key(base + s, stride) ^ (<uint64_t> stride * SECOND)
+                stride = pair_stride[pair]
+                key = strided_key(base + s, stride) ^ pair_mix[pair]
                 h = key * GOLDEN
                 want = bloom_bits(h)
                 if (bloom[h >> bloom_shift] & want) != want:
@@ -85,7 +100,7 @@ def candidates(
                 h = (key * SECOND) >> table_shift
                 if (table[h >> 6] >> (h & 63)) & 1:
                     out_positions[count] = s
-                    out_kinds[count] = k
+                    out_kinds[count] = pair_kind[pair]
                     count += 1
-            s += 1
-    return count, s
+            block += 16
+    return count, block

@@ -47,8 +47,13 @@ class KeptRows:
         self.metric = metric
         self.raw = np.ascontiguousarray(kept, dtype=np.float32)
         self.unit = unit_rows(self.raw)
-        self.keys = _key_set(self.raw) | _key_set(self.unit)
+        self.keys = np.sort(np.concatenate([row_keys(self.raw), row_keys(self.unit)]))
         self.max_abs = float(np.abs(self.raw).max()) if self.raw.size else 1.0
+
+    @property
+    def comparable_rows(self) -> np.ndarray:
+        """The kept rows in the space distances are compared in."""
+        return self.unit if self.metric == "angular" else self.raw
 
     def comparable(self, rows: np.ndarray) -> np.ndarray:
         """Rows in the space distances are compared in."""
@@ -58,12 +63,11 @@ class KeptRows:
     def is_kept(self, rows: np.ndarray) -> np.ndarray:
         """bool per row: equal to a kept row, raw or once both are normalised (5 decimals)."""
         rows = np.asarray(rows, dtype=np.float32)
-        raw, unit = _row_keys(rows), _row_keys(unit_rows(rows))
-        return np.fromiter(
-            (a in self.keys or b in self.keys for a, b in zip(raw, unit, strict=True)),
-            bool,
-            len(raw),
-        )
+        return self._known(row_keys(rows)) | self._known(row_keys(unit_rows(rows)))
+
+    def _known(self, keys: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(self.keys, keys), max(0, len(self.keys) - 1))
+        return self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
 
 
 def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Candidates:
@@ -188,11 +192,15 @@ def float_runs(data: np.ndarray, dimension: int, max_abs: float) -> list[np.ndar
     return [np.asarray(r, dtype=np.float32) for r in runs]
 
 
-def _key_set(rows: np.ndarray) -> set[bytes]:
-    return set(_row_keys(rows))
+def row_keys(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row rounded to 5 decimals."""
+    scaled = np.rint(rows.astype(np.float64) * 1e5).astype(np.int64).view(np.uint64)
+    multipliers = _MULTIPLIERS[: rows.shape[1]]
+    with np.errstate(over="ignore"):
+        keys = (scaled * multipliers).sum(axis=1, dtype=np.uint64)
+        keys ^= keys >> np.uint64(29)
+        keys *= np.uint64(0xBF58476D1CE4E5B9)
+    return keys
 
 
-def _row_keys(rows: np.ndarray) -> list[bytes]:
-    rounded = np.ascontiguousarray(np.round(rows.astype(np.float64), 5).astype(np.float32))
-    rounded[rounded == 0] = 0  # -0.0 and 0.0 alike
-    return [row.tobytes() for row in rounded]
+_MULTIPLIERS = np.random.default_rng(12345).integers(1, 2**63, 8192, dtype=np.uint64) | np.uint64(1)

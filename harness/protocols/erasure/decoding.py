@@ -245,18 +245,22 @@ def _streams(
             _add(out, file, f"{name}@{offset} ({kind})", decoded, dimension, depth)
 
 
+_FIRST = np.zeros(256, dtype=bool)
+_FIRST[[h[0] for h in (*ZLIB_HEADERS, *MAGIC)]] = True
+
+
 def _stream_starts(data: np.ndarray) -> list[tuple[int, str]]:
     """Offsets where a gzip, bzip2, xz, lzma or zlib stream may start."""
-    starts = []
     if len(data) < 2:
-        return starts
-    first, second = data[:-1], data[1:]
+        return []
+    candidates = np.flatnonzero(_FIRST[np.asarray(data[:-1])])
+    first, second = data[candidates], data[candidates + 1]
+    starts = []
     for header in ZLIB_HEADERS:
-        hits = np.flatnonzero((first == header[0]) & (second == header[1]))
+        hits = candidates[(first == header[0]) & (second == header[1])]
         starts += [(int(i), "zlib") for i in hits]
     for magic, kind in MAGIC.items():
-        hits = np.flatnonzero((first == magic[0]) & (second == magic[1]))
-        for i in hits:
+        for i in candidates[(first == magic[0]) & (second == magic[1])]:
             if bytes(data[i : i + len(magic)]) == magic:
                 starts.append((int(i), kind))
     return sorted(starts)

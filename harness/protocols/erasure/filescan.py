@@ -27,6 +27,7 @@ from harness.protocols.erasure.patterns import Finder, Found
 
 BLOCKS = (4, 8, 16, 32, 64, 128, 256)  # rows per block of the blocked layouts tried
 HEADER = 4096  # bytes a column-major matrix may be preceded by
+COLUMN_COUNTS = 32  # row counts tried for a column-major matrix (headers up to HEADER)
 INTEGER_SHARE = 0.9  # share of 32-bit words below 2**24 that makes a table of integers
 SAMPLE_BYTES = 1 << 24  # bytes of a file sampled to tell integers from vectors
 FLOAT32 = tuple(e for e in ENCODINGS if e.format == "float32")
@@ -150,7 +151,7 @@ def _other_layouts(
     for part in decoded.parts_of(finding.name):
         size = len(part.data)
         columns = range(max(1, -(-(size - HEADER) // (4 * dimension))), size // (4 * dimension) + 1)
-        layouts = tuple(sorted({*BLOCKS, *list(columns)[-64:]}))
+        layouts = tuple(sorted({*BLOCKS, *list(columns)[-COLUMN_COUNTS:]}))
         finder = Finder(vectors, layouts=layouts, encodings=FLOAT32)
         found = finder.search(part.data)
         control, deleted = _share(found.any[count:]), int(found.any[:count].sum())

@@ -102,7 +102,7 @@ class Finder:
         self.code, self.layout = code[order], layout[order]
         self.strides = np.array(sorted(kinds), dtype=np.int64)
         self.phases = np.array([kinds[s] for s in sorted(kinds)], dtype=np.uint64)
-        self.bloom_bits = max(12, int(np.ceil(np.log2(max(1, len(self.mixed)) / 2))))
+        self.bloom_bits = min(16, max(12, int(np.ceil(np.log2(max(1, len(self.mixed)) / 2)))))
         self.table_bits = max(20, int(np.ceil(np.log2(max(1, len(self.mixed)) * 256))))
         self.bloom = _bloom(self.mixed, self.bloom_bits)
         self.table = _bitset(self.mixed, self.table_bits)

@@ -31,7 +31,11 @@ class Probe:
     top1_auc: float  # the classic attack: distance to the top-1 answer
 
 
-def probe(plugin: BasePlugin, dataset: Dataset, ref: Reference, k: int) -> Probe:
+def probe(
+    plugin: BasePlugin, dataset: Dataset, ref: Reference, k: int, latency: bool = True
+) -> Probe:
+    """The index's answers to D and the attack sample (and its latencies, unless not asked:
+    the index before deletion only gives the ranks and the classic AUC)."""
     answers = _ask(plugin, ref.vectors, k)
     hit = answers == ref.deleted[:, None]
     self_rank = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, 0)
@@ -40,12 +44,13 @@ def probe(plugin: BasePlugin, dataset: Dataset, ref: Reference, k: int) -> Probe
     ids = np.concatenate([answers[ref.members], outsiders])
     distances = neighbor_distances(dataset.metric, queries, dataset.train, ids)
     pairs = len(ref.members)
-    latency = np.full(2 * pairs, np.nan)
-    timed = np.concatenate([ref.timed, pairs + ref.timed])
-    order = np.random.default_rng(len(timed)).permutation(timed)  # members and others mixed
-    latency[order] = _latencies(plugin, queries[order], k)
+    times = np.full(2 * pairs, np.nan)
+    if latency:
+        timed = np.concatenate([ref.timed, pairs + ref.timed])
+        order = np.random.default_rng(len(timed)).permutation(timed)  # members, others mixed
+        times[order] = _latencies(plugin, queries[order], k)
     top1 = attack_auc(distances[:pairs, 0], distances[pairs:, 0])
-    return Probe(answers, self_rank, Answers(distances, (ids >= 0).sum(axis=1), latency), top1)
+    return Probe(answers, self_rank, Answers(distances, (ids >= 0).sum(axis=1), times), top1)
 
 
 def _ask(plugin: BasePlugin, queries: np.ndarray, k: int) -> np.ndarray:

@@ -38,6 +38,7 @@ from harness.core.measures import threshold
 from harness.core.request import RunRequest
 from harness.core.results import RunRecord
 from harness.data.datasets import Dataset
+from harness.data.gt_cache import cache_dir
 from harness.protocols._measure import has_native_delete, measure, rebuild, set_query_arguments
 from harness.protocols._plan import DeletionPlan, deletion_options, deletion_plan
 from harness.protocols.erasure import evidence as ev
@@ -63,7 +64,7 @@ def options(request: RunRequest, dataset: Dataset) -> dict[str, Any]:
 def run(job: Job, dataset: Dataset) -> Iterator[RunRecord]:
     seed = job.protocol_args["erasure_seed"]
     plan = deletion_plan(job, dataset)
-    ref = reference(dataset, plan, seed)
+    ref = reference(dataset, plan, seed, cache_dir(job.dataset_path, job.dataset))
     with tempfile.TemporaryDirectory(prefix="erasure-") as root:
         scratch, private = Path(root) / "scratch", Private(Path(root) / "private").create()
         scratch.mkdir()
@@ -99,7 +100,7 @@ class Run:
 
     def records(self) -> list[RunRecord]:
         fitted, memory = self.fit_subject()
-        before = self.probe_groups(self.subject)
+        before = self.probe_groups(self.subject, latency=False)
         live = np.flatnonzero(self.plan.live)
         learn = self.dataset.learn_queries
         if self.native:
@@ -191,12 +192,12 @@ class Run:
             random.setstate(python)
         return other
 
-    def probe_groups(self, plugin: BasePlugin) -> dict[int, Probe]:
+    def probe_groups(self, plugin: BasePlugin, latency: bool = True) -> dict[int, Probe]:
         out = {}
         with self.timed("probes"):
             for key, query_args in enumerate(self.job.query_groups):
                 set_query_arguments(plugin, query_args)
-                out[key] = probe(plugin, self.dataset, self.ref, self.job.k)
+                out[key] = probe(plugin, self.dataset, self.ref, self.job.k, latency)
         return out
 
     def gold(self, plugin: BasePlugin) -> dict[int, tuple[RunRecord, Probe]]:

@@ -9,16 +9,20 @@
   a sub-sample of both queried one at a time for latency.
 - Distances in the metric's comparison space: each deleted vector's to its nearest kept
   row; the non-members' to their nearest kept row and kept rows' to their nearest other kept
-  row (for the distribution warning).
+  row (for the distribution warning). An exact scan of the kept rows, so they are cached next
+  to the dataset's ground truth: every plugin of a scorecard shares them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import faiss
 import numpy as np
 
+from harness.core.io import atomic_path
 from harness.data.datasets import Dataset
 from harness.protocols._plan import DeletionPlan
 from harness.protocols.erasure.candidates import KeptRows
@@ -26,7 +30,8 @@ from harness.protocols.erasure.patterns import Finder, informative
 
 CONTROL = 1000  # kept vectors scanned for
 MEMBERS = 1000  # attack pairs at most
-LATENCY = 200  # attack pairs also queried one at a time, for latency
+LATENCY = 100  # attack pairs also queried one at a time, for latency
+SPACING = 500  # non-members and kept rows whose nearest kept row makes the warning
 
 
 @dataclass
@@ -57,7 +62,9 @@ class Reference:
         return int(self.scannable.sum())
 
 
-def reference(dataset: Dataset, plan: DeletionPlan, seed: int) -> Reference:
+def reference(
+    dataset: Dataset, plan: DeletionPlan, seed: int, cache: Path | None = None
+) -> Reference:
     rng = np.random.default_rng(seed)
     train, deleted = dataset.train, plan.deleted
     vectors = np.ascontiguousarray(train[deleted], dtype=np.float32)
@@ -72,12 +79,13 @@ def reference(dataset: Dataset, plan: DeletionPlan, seed: int) -> Reference:
     outsiders = dataset.test[np.sort(rng.choice(len(dataset.test), pairs, replace=False))]
     timed = np.sort(rng.choice(pairs, min(pairs, LATENCY), replace=False))
     comparable_deleted = kept.comparable(vectors)
-    index = faiss.IndexFlatL2(train.shape[1])
-    index.add(kept.comparable(kept.raw))
-    kept_distance = _nearest(index, comparable_deleted, 1)
-    outsider_distance = _nearest(index, kept.comparable(outsiders), 1)
-    spacing_sample = rng.choice(len(kept_ids), min(len(kept_ids), MEMBERS), replace=False)
-    kept_spacing = _nearest(index, kept.comparable(kept.raw[spacing_sample]), 2)
+    spacing_sample = rng.choice(len(kept_ids), min(len(kept_ids), SPACING), replace=False)
+    queries = {
+        "kept_distance": (comparable_deleted, 1),
+        "outsider_distance": (kept.comparable(outsiders[:SPACING]), 1),
+        "kept_spacing": (kept.comparable_rows[spacing_sample], 2),
+    }
+    distances = _cached(cache, dataset, kept_ids, queries, lambda: _distances(kept, queries))
     finder = Finder(np.concatenate([vectors[scannable], train[control].astype(np.float32)]))
     return Reference(
         deleted=deleted,
@@ -91,12 +99,39 @@ def reference(dataset: Dataset, plan: DeletionPlan, seed: int) -> Reference:
         members=members,
         non_members=outsiders,
         timed=timed,
-        kept_distance=kept_distance,
-        outsider_distance=outsider_distance,
-        kept_spacing=kept_spacing,
+        kept_distance=distances["kept_distance"],
+        outsider_distance=distances["outsider_distance"],
+        kept_spacing=distances["kept_spacing"],
         comparable_deleted=comparable_deleted,
         comparable_control=kept.comparable(train[control]),
     )
+
+
+def _distances(kept: KeptRows, queries: dict) -> dict[str, np.ndarray]:
+    """Per query set, each query's distance to its `rank`-th nearest kept row."""
+    index = faiss.IndexFlatL2(kept.raw.shape[1])
+    index.add(kept.comparable_rows)
+    return {name: _nearest(index, rows, rank) for name, (rows, rank) in queries.items()}
+
+
+def _cached(cache: Path | None, dataset: Dataset, kept_ids: np.ndarray, queries: dict, compute):
+    """`compute()`, or its result stored under a hash of everything it depends on."""
+    if cache is None:
+        return compute()
+    digest = hashlib.sha1(dataset.metric.encode())
+    for rows, rank in queries.values():
+        digest.update(np.ascontiguousarray(rows).tobytes() + bytes([rank]))
+    digest.update(np.ascontiguousarray(kept_ids).tobytes())
+    digest.update(np.ascontiguousarray(dataset.train[kept_ids[:100]]).tobytes())
+    path = cache / f"erasure-distances-{digest.hexdigest()[:16]}.npz"
+    if path.is_file():
+        with np.load(path) as stored:
+            return {name: stored[name] for name in queries}
+    values = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as partial, open(partial, "wb") as out:
+        np.savez(out, **values)
+    return values
 
 
 def _nearest(index: faiss.Index, queries: np.ndarray, rank: int) -> np.ndarray:
