@@ -246,7 +246,7 @@ def _streams(
 
 
 _FIRST = np.zeros(256, dtype=bool)
-_FIRST[[h[0] for h in (*ZLIB_HEADERS, *MAGIC)]] = True
+_FIRST[[h[0] for h in (*ZLIB_HEADERS, *MAGIC)]] = True  # the first byte of any stream kind
 
 
 def _stream_starts(data: np.ndarray) -> list[tuple[int, str]]:

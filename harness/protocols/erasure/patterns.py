@@ -25,7 +25,7 @@ from harness.protocols.erasure.encodings import ENCODINGS, Encoding, decode, vec
 MIN_DISTINCT = 3  # a vector with fewer distinct components (all zero, constant) is not keyed:
 #                  it cannot be told from filler bytes
 MAX_VARIANTS = 16  # keys per vector, encoding, layout and window at most (integers: 2 each)
-CHUNK = 1 << 22  # positions per compiled call
+CHUNK = 1 << 22  # positions per compiled call (a multiple of 32)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SECOND = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -77,8 +77,8 @@ class Finder:
         for layout in layouts:
             for number, encoding in enumerate(encodings):
                 stride = layout * encoding.width
-                windows, phases = kind_of(layout, encoding.width)
-                kinds[stride] = phases
+                windows, phases = kind_of(layout, encoding.width, self.dimension)
+                kinds[stride] = kinds.get(stride, 0) | phases
                 keys, owner, window = self._keys(number, windows)
                 count = len(keys)
                 entries.append(
@@ -305,13 +305,20 @@ def informative(vectors: np.ndarray) -> np.ndarray:
     return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1) >= MIN_DISTINCT
 
 
-def kind_of(layout: int, width: int) -> tuple[int, int]:
-    """How many consecutive windows a vector is keyed at, and the positions (bits of s % 16)
-    the buffer is keyed at: with w windows of a row-major layout, one window's first field
-    lands on one of those positions whatever the vector's alignment."""
+def kind_of(layout: int, width: int, dimension: int) -> tuple[int, int]:
+    """How many consecutive windows a vector is keyed at, and the positions (bits of s % 32)
+    the buffer is keyed at. With w windows of a row-major layout, one window's first field
+    lands, whatever the vector's alignment, on a position s with s % (w * width) < width:
+    more windows, fewer positions looked at (up to 8 for 16-bit values, 4 for wider ones;
+    fewer when the dimension leaves no room)."""
     if layout != 1:
-        return 1, 0xFFFF
-    return {2: (4, 0x0303), 4: (2, 0x0F0F), 8: (2, 0x00FF)}[width]
+        return 1, 0xFFFFFFFF
+    windows = 1
+    while windows * 2 <= min(8 if width == 2 else 4, dimension - 3):
+        windows *= 2
+    period = windows * width
+    mask = sum(1 << r for r in range(32) if r % period < width)
+    return windows, mask
 
 
 def _bloom(keys: np.ndarray, bits: int) -> np.ndarray:
