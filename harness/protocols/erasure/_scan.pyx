@@ -6,7 +6,7 @@ At a byte position s a *key* is four 16-bit fields read `stride` bytes apart,
 (little-endian loads). With stride 2 the fields are four float16/bfloat16 values, with
 stride 4 the high halves of four float32, with stride 8 the top bytes of four float64, and
 with stride B * width a column of a blocked or column-major layout. A *kind* is a stride and
-the set of positions (by s mod 32) it is keyed at: a vector keyed at several consecutive
+the set of positions (by s mod 64) it is keyed at: a vector keyed at several consecutive
 windows lands on one of those positions whatever its alignment, so fewer positions are
 looked at. Each key, mixed with its stride, is tested in a blocked Bloom filter (one
 64-bit word, three bits: one cache-resident access) and then in a large bit table; positions
@@ -58,10 +58,10 @@ def candidates(
 ):
     """Positions s in [first, last) where some kind's key passes both filters.
 
-    `phases[k]` is a 32-bit mask of the residues s % 32 kind k is keyed at; `bloom` has
+    `phases[k]` is a 64-bit mask of the residues s % 64 kind k is keyed at; `bloom` has
     2**bloom_bits_log2 words, `table` 2**table_bits bits. Writes each hit's position and
     kind; returns (hits, next position), stopping early when the outputs are full. `first`
-    must be a multiple of 32 (the buffer is walked in blocks of 32 positions).
+    must be a multiple of 64 (the buffer is walked in blocks of 64 positions).
     """
     cdef Py_ssize_t n = buffer.shape[0], kinds = strides.shape[0]
     cdef Py_ssize_t count = 0, capacity = out_positions.shape[0], k, r, pair, pairs = 0
@@ -69,16 +69,16 @@ def candidates(
     cdef const uint8_t *base = &buffer[0] if n else NULL
     cdef uint64_t key, h, want
     cdef int bloom_shift = 64 - bloom_bits_log2, table_shift = 64 - table_bits
-    cdef int64_t pair_kind[2048]
-    cdef int64_t pair_offset[2048]
-    cdef int64_t pair_stride[2048]
-    cdef int64_t pair_reach[2048]
-    cdef uint64_t pair_mix[2048]
+    cdef int64_t pair_kind[4096]
+    cdef int64_t pair_offset[4096]
+    cdef int64_t pair_stride[4096]
+    cdef int64_t pair_reach[4096]
+    cdef uint64_t pair_mix[4096]
     for k in range(kinds):
-        for r in range(32):
+        for r in range(64):
             if (phases[k] >> r) & 1:
-                if pairs == 2048:
-                    raise ValueError("at most 2048 (kind, position) pairs per scan")
+                if pairs == 4096:
+                    raise ValueError("at most 4096 (kind, position) pairs per scan")
                 pair_kind[pairs] = k
                 pair_offset[pairs] = r
                 pair_stride[pairs] = strides[k]
@@ -86,7 +86,7 @@ def candidates(
                 pair_mix[pairs] = <uint64_t> strides[k] * SECOND
                 reach = max(reach, r + pair_reach[pairs])
                 pairs += 1
-    safe = min(end, n - reach) - 32  # blocks below need no bound checks
+    safe = min(end, n - reach) - 64  # blocks below need no bound checks
     with nogil:
         while block < end and count + pairs <= capacity:
             if block <= safe:
@@ -115,5 +115,5 @@ def candidates(
                             out_positions[count] = s
                             out_kinds[count] = pair_kind[pair]
                             count += 1
-            block += 32
+            block += 64
     return count, block

@@ -245,22 +245,23 @@ def _streams(
             _add(out, file, f"{name}@{offset} ({kind})", decoded, dimension, depth)
 
 
-_FIRST = np.zeros(256, dtype=bool)
-_FIRST[[h[0] for h in (*ZLIB_HEADERS, *MAGIC)]] = True  # the first byte of any stream kind
-
-
 def _stream_starts(data: np.ndarray) -> list[tuple[int, str]]:
     """Offsets where a gzip, bzip2, xz, lzma or zlib stream may start."""
+    data = np.asarray(data)
     if len(data) < 2:
         return []
-    candidates = np.flatnonzero(_FIRST[np.asarray(data[:-1])])
-    first, second = data[candidates], data[candidates + 1]
+    first = data[:-1]
+    mask = np.zeros(len(first), dtype=bool)
+    for byte in {h[0] for h in (*ZLIB_HEADERS, *MAGIC)}:
+        mask |= first == byte
+    candidates = np.flatnonzero(mask)
+    head, second = data[candidates], data[candidates + 1]
     starts = []
     for header in ZLIB_HEADERS:
-        hits = candidates[(first == header[0]) & (second == header[1])]
+        hits = candidates[(head == header[0]) & (second == header[1])]
         starts += [(int(i), "zlib") for i in hits]
     for magic, kind in MAGIC.items():
-        for i in candidates[(first == magic[0]) & (second == magic[1])]:
+        for i in candidates[(head == magic[0]) & (second == magic[1])]:
             if bytes(data[i : i + len(magic)]) == magic:
                 starts.append((int(i), kind))
     return sorted(starts)

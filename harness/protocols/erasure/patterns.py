@@ -25,7 +25,7 @@ from harness.protocols.erasure.encodings import ENCODINGS, Encoding, decode, vec
 MIN_DISTINCT = 3  # a vector with fewer distinct components (all zero, constant) is not keyed:
 #                  it cannot be told from filler bytes
 MAX_VARIANTS = 16  # keys per vector, encoding, layout and window at most (integers: 2 each)
-CHUNK = 1 << 22  # positions per compiled call (a multiple of 32)
+CHUNK = 1 << 22  # positions per compiled call (a multiple of 64)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SECOND = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -77,9 +77,10 @@ class Finder:
         for layout in layouts:
             for number, encoding in enumerate(encodings):
                 stride = layout * encoding.width
-                windows, phases = kind_of(layout, encoding.width, self.dimension)
-                kinds[stride] = kinds.get(stride, 0) | phases
-                keys, owner, window = self._keys(number, windows)
+                most = most_windows(layout, encoding.width, self.dimension)
+                keys, owner, window, used = self._keys(number, most)
+                for windows in used:
+                    kinds[stride] = kinds.get(stride, 0) | phases(windows, encoding.width)
                 count = len(keys)
                 entries.append(
                     (
@@ -102,35 +103,51 @@ class Finder:
         self.code, self.layout = code[order], layout[order]
         self.strides = np.array(sorted(kinds), dtype=np.int64)
         self.phases = np.array([kinds[s] for s in sorted(kinds)], dtype=np.uint64)
-        self.bloom_bits = min(16, max(12, int(np.ceil(np.log2(max(1, len(self.mixed)) / 2)))))
+        self.bloom_bits = min(17, max(12, int(np.ceil(np.log2(max(1, len(self.mixed)) / 4)))))
         self.table_bits = max(20, int(np.ceil(np.log2(max(1, len(self.mixed)) * 256))))
         self.bloom = _bloom(self.mixed, self.bloom_bits)
         self.table = _bitset(self.mixed, self.table_bits)
 
-    def _keys(self, number: int, windows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every key of every vector in one encoding, at `windows` consecutive window starts
-        (the ones with the fewest variants): (keys, owner, window start)."""
+    def _keys(self, number: int, most: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, set[int]]:
+        """Every key of every vector in one encoding: (keys, owner, window start), and the
+        window counts used. A vector keyed with w windows has one window starting in each
+        class of starts modulo w (the one with the fewest variants), so that whatever its
+        alignment one of them lands on a position `phases(w)` keys; each vector gets the
+        largest w (a power of two, at most `most`) its components allow."""
         encoding = self.encodings[number]
         source = encoding.source(self.vectors)
         bounds = encoding.key_tolerance(source, vector_scale(self.vectors, encoding))
         low, high = field_ranges(source, bounds, encoding)
         counts = high.astype(np.int64) - low.astype(np.int64) + 1
         counts[low > high] = MAX_VARIANTS + 1  # sign unknown: unusable
-        last = self.dimension - 4 - (windows - 1)  # the first window's last start
-        if last < 0 or not self.count:
-            return _empty_keys()
+        starts = self.dimension - 3  # window starts 0 .. d - 4
+        if starts < 1 or not self.count:
+            return (*_empty_keys(), set())
         capped = np.minimum(counts, MAX_VARIANTS + 1)
-        per_window = np.ones((self.count, self.dimension - 3))
+        product = np.ones((self.count, starts))
         for i in range(4):
-            per_window *= capped[:, i : self.dimension - 3 + i]
-        cost = sum(per_window[:, w : last + 1 + w] for w in range(windows))
-        worst = np.max([per_window[:, w : last + 1 + w] for w in range(windows)], axis=0)
-        score = np.where(worst <= MAX_VARIANTS, cost, np.inf) - _distinct_fields(low, last) / 8
-        first = np.argmin(score, axis=1)
-        usable = np.isfinite(score[np.arange(self.count), first])
-        rows = np.flatnonzero(usable)
-        parts = [self._expand(low, counts, rows, first[rows] + w, encoding) for w in range(windows)]
-        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+            product *= capped[:, i : starts + i]
+        score = np.where(product <= MAX_VARIANTS, product, np.inf)
+        score -= _distinct_fields(low, starts - 1) / 8  # then the most varied fields
+        pending = np.ones(self.count, dtype=bool)
+        parts, used = [], set()
+        windows = most
+        while windows >= 1 and pending.any():
+            best = [
+                np.arange(c, starts, windows)[np.argmin(score[:, c::windows], axis=1)]
+                for c in range(windows)
+            ]
+            covered = np.all([np.isfinite(score[np.arange(self.count), b]) for b in best], axis=0)
+            rows = np.flatnonzero(pending & covered)
+            if len(rows):
+                used.add(windows)
+                parts += [self._expand(low, counts, rows, b[rows], encoding) for b in best]
+            pending &= ~covered
+            windows //= 2
+        if not parts:
+            return (*_empty_keys(), set())
+        keys, owner, window = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        return keys, owner, window, used
 
     @staticmethod
     def _expand(
@@ -305,20 +322,24 @@ def informative(vectors: np.ndarray) -> np.ndarray:
     return 1 + (np.diff(ordered, axis=1) != 0).sum(axis=1) >= MIN_DISTINCT
 
 
-def kind_of(layout: int, width: int, dimension: int) -> tuple[int, int]:
-    """How many consecutive windows a vector is keyed at, and the positions (bits of s % 32)
-    the buffer is keyed at. With w windows of a row-major layout, one window's first field
-    lands, whatever the vector's alignment, on a position s with s % (w * width) < width:
-    more windows, fewer positions looked at (up to 8 for 16-bit values, 4 for wider ones;
-    fewer when the dimension leaves no room)."""
+def most_windows(layout: int, width: int, dimension: int) -> int:
+    """The most windows a vector of this layout is keyed at: a power of two, up to 8 for
+    16-bit values and 4 for wider ones (more keys would overflow the cache-resident filter
+    and cost more than the positions they spare), one for a blocked or column-major layout
+    (keyed at every position)."""
     if layout != 1:
-        return 1, 0xFFFFFFFF
+        return 1
     windows = 1
     while windows * 2 <= min(8 if width == 2 else 4, dimension - 3):
         windows *= 2
+    return windows
+
+
+def phases(windows: int, width: int) -> int:
+    """The positions (bits of s % 64) keyed for vectors of `windows` windows: those with
+    s % (windows * width) < width, on which one of their windows' first fields lands."""
     period = windows * width
-    mask = sum(1 << r for r in range(32) if r % period < width)
-    return windows, mask
+    return sum(1 << r for r in range(64) if r % period < width)
 
 
 def _bloom(keys: np.ndarray, bits: int) -> np.ndarray:
