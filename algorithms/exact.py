@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 
 
 class ExactIndex:
@@ -42,8 +42,7 @@ class ExactIndex:
         self._rows[start:stop] = rows
         self._ids[start:stop] = ids
         self._sq_norms[start:stop] = np.einsum("ij,ij->i", rows, rows)
-        if rows is not X:
-            rows.fill(0)  # our normalised copy: freed memory must not keep the rows
+        discard(rows, X)
         self.row_of.update((int(i), r) for r, i in enumerate(ids, start))
         self._count = stop
 

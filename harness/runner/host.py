@@ -20,7 +20,6 @@ readable, writable mapping of the child (from /proc/self/smaps, read through
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import mmap
@@ -59,16 +58,20 @@ class Host:
     ) -> dict[str, Any]:
         """Fit from files (rows float32, ids int64, learn queries), then the memory probe."""
         if learn is not None and offers(self.plugin, "fit_queries"):
-            with mapped(learn) as queries:
-                self.plugin.fit_queries(queries)
+            queries = Mapped(learn)
+            self.plugin.fit_queries(queries.array)
+            queries.release()
         before = self.plugin.memory_usage()
-        with mapped(rows) as train:
-            labels = None if ids is None else np.fromfile(ids, dtype=np.int64)
-            start = time.perf_counter()
-            self.plugin.fit(train, labels)
-            seconds = time.perf_counter() - start
-        gc.collect()
-        out = {"build_time": seconds, "index_size": max(0, self.plugin.memory_usage() - before)}
+        train = Mapped(rows)
+        labels = None if ids is None else np.fromfile(ids, dtype=np.int64)
+        start = time.perf_counter()
+        self.plugin.fit(train.array, labels)
+        seconds = time.perf_counter() - start
+        out = {
+            "build_time": seconds,
+            "index_size": max(0, self.plugin.memory_usage() - before),
+            "kept_input": not train.release(),
+        }
         if probe is not None:
             out["memory"] = self.memory(**probe)
         return out
@@ -174,33 +177,33 @@ class Host:
             self.plugin.done()
 
 
-class mapped:
-    """A float32 or int64 file read into an anonymous mapping, unmapped on exit unless
-    something still refers to it (then the mapping is left to whoever holds it)."""
+class Mapped:
+    """A float32 or int64 file read straight into an anonymous mapping (`array`)."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __enter__(self) -> np.ndarray:
-        header = json.loads(Path(f"{self.path}.json").read_text())
-        size = os.path.getsize(self.path)
+        header = json.loads(Path(f"{path}.json").read_text())
+        size = os.path.getsize(path)
         self.buffer = mmap.mmap(-1, max(1, size))
-        with open(self.path, "rb", buffering=0) as source:
+        with open(path, "rb", buffering=0) as source:
             view = memoryview(self.buffer)
             read = 0
             while read < size:
                 read += source.readinto(view[read:size])
             del view
         dtype = np.dtype(header["dtype"])
-        self.array = np.frombuffer(self.buffer, dtype=dtype, count=size // dtype.itemsize)
-        self.array = self.array.reshape(header["shape"])
-        return self.array
+        flat = np.frombuffer(self.buffer, dtype=dtype, count=size // dtype.itemsize)
+        self.array = flat.reshape(header["shape"])
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> bool:
+        """Drop our reference and unmap; False if something else (the plugin) still refers to
+        the array, which then keeps the mapping as its own memory."""
         del self.array
         gc.collect()
-        with contextlib.suppress(BufferError):  # the plugin holds it: its memory now
+        try:
             self.buffer.close()
+        except BufferError:
+            return False
+        return True
 
 
 def memory_readable() -> str:
