@@ -107,3 +107,33 @@ def test_cli_prints_the_scorecard(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "verdict" in out and "erased" in out and "cluster 0.05" in out
+
+
+def test_a_container_layer_with_d_amends_the_verdict(tiny_dataset: Path, tmp_path: Path) -> None:
+    """What `--executor docker` adds: files the plugin wrote anywhere in its container."""
+    import io
+    import tarfile
+
+    from harness.data.datasets import load_dataset
+    from harness.protocols.erasure.layer import amend_results
+
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path / "r")
+    job.protocol = "erasure"
+    job.protocol_args = {"policy": "random", "delete_count": 50, "delete_seed": 1,
+                         "erasure_seed": 1}  # fmt: skip
+    execute(job)
+    dataset = load_dataset(tiny_dataset)
+    run = load_results(tmp_path / "r", protocols=["erasure"]).iloc[0]
+    deleted = read_result(run["path"])["measure_arrays"]["deleted_ids"]
+    layer = tmp_path / "layer.tar"
+    with tarfile.open(layer, "w") as archive:
+        data = dataset.train[deleted].tobytes()
+        info = tarfile.TarInfo("var/cache/plugin/undo.bin")
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
+    assert run["verdict"] == "erased"
+    [path] = amend_results(job, dataset, layer)
+    amended = load_results(tmp_path / "r", protocols=["erasure"]).iloc[0]
+    assert amended["verdict"] == "hidden" and "container layer" in amended["verdict_reason"]
+    evidence = json.loads(bytes(read_result(path)["measure_arrays"]["evidence"]))
+    assert evidence["checks"][-1]["name"] == "container layer"
