@@ -222,7 +222,8 @@ def memory_readable() -> str:
 
 
 def writable_mappings() -> list[tuple[int, int, str, str]]:
-    """(start, end, perms, path) of this process's readable, writable, resident mappings."""
+    """(start, end, perms, path) of this process's readable, writable mappings that can hold
+    data."""
     out, current, resident = [], None, {}
     with open("/proc/self/smaps") as smaps:
         for line in smaps:
@@ -234,7 +235,9 @@ def writable_mappings() -> list[tuple[int, int, str, str]]:
                     out.append(current)
             elif head and head[0] == "Rss:" and current is not None:
                 resident[current] = int(head[1])
-    return [m for m in out if resident.get(m, 0) > 0]
+    # a private mapping never touched holds nothing; a shared one may show no resident page
+    # in a forked child (its pages are mapped in lazily) and still hold data
+    return [m for m in out if resident.get(m, 0) > 0 or m[2][3] == "s"]
 
 
 def dump(path: str) -> dict[str, int]:

@@ -62,6 +62,7 @@ def checks(row) -> dict[str, dict]:
         ("TempFileUndo", "side files", "random", 50),
         ("BesideUndo", "side files", "random", 50),
         ("RamOnly", "memory", "random", 50),
+        ("Borrower", "memory", "random", 50),
         ("RamUsed", "attack", "random", 50),
     ],
 )
@@ -74,6 +75,13 @@ def test_each_cheat_is_caught_by_its_check(
     found = checks(row)[caught_by]
     assert found["found"], found
     assert caught_by in row["verdict_reason"]
+
+
+def test_a_plugin_keeping_its_input_owns_that_memory(blobs: Path, tmp_path: Path) -> None:
+    row = run(blobs, tmp_path, CHEATS, "Borrower")
+    memory = checks(row)["memory"]
+    assert memory["detail"]["kept_input"] and memory["figure"] == 1.0
+    assert row["file_verdict"] == "erased" and row["memory_verdict"] == "hidden"
 
 
 def test_a_cheat_no_scan_reads_is_unexplained_residue(blobs: Path, tmp_path: Path) -> None:

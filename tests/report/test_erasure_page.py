@@ -30,8 +30,12 @@ def test_the_page_shows_each_verdicts_evidence(tiny_dataset: Path, tmp_path: Pat
     tombstones = {c["name"]: c["outcome"] for c in rows["tombstones"]["checks"]}
     assert tombstones["decoding"] == tombstones["memory"] == "found"
     site = {"datasets": [], "algorithms": [], "nightly": False, "results_root": str(tmp_path)}
-    page = environment().get_template("erasure.html").render(
-        site=site, root="", scorecards=erasure_scorecards(runs, ["tiny"]), evidence=evidence
+    page = (
+        environment()
+        .get_template("erasure.html")
+        .render(
+            site=site, root="", scorecards=erasure_scorecards(runs, ["tiny"]), evidence=evidence
+        )
     )
     assert page.count('<details class="evidence"') == 2
     assert 'data-outcome="found"' in page and "files hidden" in page

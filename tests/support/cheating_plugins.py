@@ -214,6 +214,33 @@ class RamUsed(Undo):
         return top[top >= 0]
 
 
+class Borrower(BasePlugin):
+    """Keeps the array it was fitted from (no copy) and masks deleted rows: in memory they
+    stay in the caller's buffer, which the harness then counts as the plugin's."""
+
+    deletion = "hard"
+
+    def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
+        self.rows = as_rows(X)  # the caller's memory, not a copy
+        self.ids = as_ids(ids, len(self.rows)).copy()
+        self.slot = {int(i): r for r, i in enumerate(self.ids)}
+        self.dead = np.zeros(len(self.rows), dtype=bool)
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        distances = np.square(self.rows - as_query(q, self.rows.shape[1])).sum(axis=1)
+        distances[self.dead] = np.inf
+        order = np.argsort(distances, kind="stable")[:k]
+        return self.ids[order[np.isfinite(distances[order])]]
+
+    def delete(self, ids: np.ndarray) -> None:
+        for i in check_deletable(ids, self.slot).tolist():
+            self.dead[self.slot.pop(int(i))] = True
+
+    def save(self, directory: str | Path) -> None:
+        np.save(Path(directory) / "rows.npy", self.rows[~self.dead])
+        np.save(Path(directory) / "ids.npy", self.ids[~self.dead])
+
+
 class TombstonedGraph(BasePlugin):
     """A k-NN graph (8 neighbours): a deleted node's vector and own links are zeroed, but the
     other nodes' links still point at it."""

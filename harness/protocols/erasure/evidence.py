@@ -205,7 +205,9 @@ def side_file_check(scan: FileScan | None, names: list[str], where: str) -> Chec
     )
 
 
-def memory_check(scan: MemoryScan | None, why_not: str, state: str) -> Check:
+def memory_check(
+    scan: MemoryScan | None, why_not: str, state: str, kept_input: bool = False
+) -> Check:
     if scan is None:
         return not_run("memory", "memory", why_not)
     found = int(scan.found.sum())
@@ -218,6 +220,8 @@ def memory_check(scan: MemoryScan | None, why_not: str, state: str) -> Check:
         if blind
         else f"no deleted vector in memory (control {scan.control:.0%})"
     )
+    if kept_input:
+        reason += "; the plugin kept a reference to the array it was fitted from"
     return Check(
         "memory",
         "memory",
@@ -228,7 +232,7 @@ def memory_check(scan: MemoryScan | None, why_not: str, state: str) -> Check:
         reason,
         found=found > 0,
         blind=blind and not found,
-        detail={"control": scan.control, "where": scan.where[:10]},
+        detail={"control": scan.control, "where": scan.where[:10], "kept_input": kept_input},
     )
 
 

@@ -93,6 +93,7 @@ class Run:
         self.scratch, self.private, self.subject = scratch, private, subject
         self.seed = job.protocol_args["erasure_seed"]
         self.seconds: dict[str, float] = {}
+        self.kept_input = False  # whether the plugin kept the array it was fitted from
         self.native = has_native_delete(subject)
         self.states = ["deleted"]
         if self.native and offers(subject, "compact"):
@@ -157,6 +158,7 @@ class Run:
         spec = {"deleted": str(deleted), "dumps": dumps, "timeout": MEMORY_SECONDS}
         with self.timed("build"):
             fitted = self.subject.fit_files(train, None, self.learn_file(), spec)
+        self.kept_input = bool(fitted.get("kept_input"))
         _remove(train)
         report = fitted["memory"]
         if not report["ran"]:
@@ -294,7 +296,7 @@ class Run:
             return ev.memory_check(None, memory, state)
         if state not in memory:
             return ev.memory_check(None, f"no memory read after the {state} step", state)
-        return ev.memory_check(memory[state], "", state)
+        return ev.memory_check(memory[state], "", state, self.kept_input)
 
     # ---- the record ---------------------------------------------------------------------
 
