@@ -117,3 +117,17 @@ def candidates(
                             count += 1
             block += 64
     return count, block
+
+
+def pair_candidates(const uint8_t[::1] buffer, const uint8_t[::1] pairs, int64_t[::1] out):
+    """Positions i whose bytes (buffer[i], buffer[i + 1]) are marked in `pairs` (65536
+    entries, indexed first | second << 8); returns (count, next i), stopping when `out` is
+    full. Finds where a compressed stream may start, in one pass."""
+    cdef Py_ssize_t n = buffer.shape[0], i = 0, count = 0, capacity = out.shape[0]
+    with nogil:
+        while i + 1 < n and count < capacity:
+            if pairs[buffer[i] | (buffer[i + 1] << 8)]:
+                out[count] = i
+                count += 1
+            i += 1
+    return count, i

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.protocols.erasure._scan import pair_candidates
+
 EXPANSION = 8  # decoded bytes at most this many times the saved bytes (plus BASE_BUDGET)
 BASE_BUDGET = 1 << 28
 DEPTH = 4  # containers inside containers
@@ -245,26 +247,24 @@ def _streams(
             _add(out, file, f"{name}@{offset} ({kind})", decoded, dimension, depth)
 
 
+_PAIRS = np.zeros(1 << 16, dtype=np.uint8)
+_PAIRS[[h[0] | (h[1] << 8) for h in (*ZLIB_HEADERS, *MAGIC)]] = 1  # every kind's first bytes
+
+
 def _stream_starts(data: np.ndarray) -> list[tuple[int, str]]:
     """Offsets where a gzip, bzip2, xz, lzma or zlib stream may start."""
-    data = np.asarray(data)
-    if len(data) < 2:
-        return []
-    first = data[:-1]
-    mask = np.zeros(len(first), dtype=bool)
-    for byte in {h[0] for h in (*ZLIB_HEADERS, *MAGIC)}:
-        mask |= first == byte
-    candidates = np.flatnonzero(mask)
-    head, second = data[candidates], data[candidates + 1]
-    starts = []
-    for header in ZLIB_HEADERS:
-        hits = candidates[(head == header[0]) & (second == header[1])]
-        starts += [(int(i), "zlib") for i in hits]
-    for magic, kind in MAGIC.items():
-        for i in candidates[(head == magic[0]) & (second == magic[1])]:
-            if bytes(data[i : i + len(magic)]) == magic:
-                starts.append((int(i), kind))
-    return sorted(starts)
+    data = np.ascontiguousarray(data)
+    out = np.empty(1 << 16, dtype=np.int64)
+    starts, at = [], 0
+    while at + 1 < len(data):
+        count, following = pair_candidates(data[at:], _PAIRS, out)
+        for i in (out[:count] + at).tolist():
+            head = bytes(data[i : i + 6])
+            if head[:2] in ZLIB_HEADERS:
+                starts.append((i, "zlib"))
+            starts += [(i, kind) for magic, kind in MAGIC.items() if head.startswith(magic)]
+        at += following
+    return starts
 
 
 def _decompress(raw: memoryview, kind: str, limit: int) -> bytes | None:
@@ -278,12 +278,13 @@ def _decompress(raw: memoryview, kind: str, limit: int) -> bytes | None:
             decoder = bz2.BZ2Decompressor()
         else:
             decoder = lzma.LZMADecompressor(lzma.FORMAT_XZ if kind == "xz" else lzma.FORMAT_ALONE)
-        pieces, position, chunk, size = [], 0, 1 << 20, 0
+        pieces, position, chunk, size = [], 0, 1 << 12, 0  # a false start fails in the first
         while position < len(raw) and size < limit:
             piece = decoder.decompress(raw[position : position + chunk], limit - size)
             pieces.append(piece)
             size += len(piece)
             position += chunk
+            chunk = 1 << 20
             if getattr(decoder, "eof", False):
                 break
         return b"".join(pieces) or None
