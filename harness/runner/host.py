@@ -20,10 +20,12 @@ readable, writable mapping of the child (from /proc/self/smaps, read through
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import mmap
 import os
+import signal
 import sys
 import time
 import traceback
@@ -86,6 +88,7 @@ class Host:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
+            die_with_worker()  # here: with the host, its parent
             code = 1
             try:
                 self.child(ids, dumps)
@@ -284,7 +287,17 @@ def serve(connection: Connection, host: Host) -> None:
                 return
 
 
+def die_with_worker() -> None:
+    """On Linux, have the kernel kill this process when its parent (the worker, or for the
+    forked copy the host) dies, even by SIGKILL: an orphan would go on fitting or dumping
+    for a run that no longer exists."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
 def main(argv: list[str]) -> int:
+    die_with_worker()
     connection = Connection(int(argv[0]))
     definition = Definition(**json.loads(argv[1]))
     try:
