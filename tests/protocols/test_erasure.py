@@ -137,3 +137,32 @@ def test_a_container_layer_with_d_amends_the_verdict(tiny_dataset: Path, tmp_pat
     assert amended["verdict"] == "hidden" and "container layer" in amended["verdict_reason"]
     evidence = json.loads(bytes(read_result(path)["measure_arrays"]["evidence"]))
     assert evidence["checks"][-1]["name"] == "container layer"
+
+
+def test_members_and_non_members_are_asked_for_the_same_k(tiny_dataset: Path) -> None:
+    """The previous probe asked non-members for one answer only, which made an index that
+    returns fewer answers look like one that tells members apart."""
+    from harness.data.datasets import load_dataset
+    from harness.protocols._plan import DeletionPlan
+    from harness.protocols.erasure.probing import probe
+    from harness.protocols.erasure.reference import reference
+    from plugins.bruteforce.module import BruteForce
+
+    dataset = load_dataset(tiny_dataset)
+    deleted = np.arange(0, 500, 10)
+    live = np.ones(len(dataset.train), dtype=bool)
+    live[deleted] = False
+    ref = reference(dataset, DeletionPlan(deleted, live, None), seed=1)
+    asked = []
+
+    class Recording(BruteForce):
+        def batch_query(self, Q, k):
+            asked.append((len(Q), k))
+            return super().batch_query(Q, k)
+
+    plugin = Recording("euclidean")
+    plugin.fit(dataset.train)
+    result = probe(plugin, dataset, ref, 10)
+    assert {k for _, k in asked} == {10}
+    assert result.attack.distances.shape == (2 * len(ref.members), 10)
+    assert np.isfinite(result.attack.latency).sum() == 2 * len(ref.timed)
