@@ -1,4 +1,5 @@
-"""Build of the project's compiled code: the HNSW graph core (`algorithms/hnsw/_graph.pyx`).
+"""Build of the project's compiled code: the HNSW graph core (`algorithms/hnsw/_graph.pyx`)
+and the erasure protocol's scan loop (`harness/protocols/erasure/_scan.pyx`).
 
 `pip install -e .` (the last line of requirements.txt) runs this. Flags are portable: `-O3`
 without `-march=native`; the distance kernels are compiled for AVX2+FMA and for the baseline
@@ -19,7 +20,12 @@ extensions = [
         include_dirs=["algorithms/hnsw"],
         depends=["algorithms/hnsw/distances.h"],
         extra_compile_args=compile_args,
-    )
+    ),
+    Extension(
+        "harness.protocols.erasure._scan",
+        ["harness/protocols/erasure/_scan.pyx"],
+        extra_compile_args=compile_args,
+    ),
 ]
 
 setup(ext_modules=cythonize(extensions, language_level=3))

@@ -1,8 +1,10 @@
 """Exact k-NN by a BLAS scan over a dense row store with hard deletion.
 
 Rows live in one contiguous float32 buffer with spare capacity, so inserts are amortised
-O(d). A delete moves the last live row into the hole and zeroes the vacated slot, so a deleted
-vector leaves no copy behind in memory or in saved files.
+O(d). A delete moves the last live row into the hole and zeroes the vacated slot, and every
+copy the index makes of a row (the normalised rows of an angular `add`, a grown buffer's old
+one) is zeroed before it is released, so a deleted vector leaves no copy behind in memory or
+in saved files.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 
 
 class ExactIndex:
@@ -40,6 +42,7 @@ class ExactIndex:
         self._rows[start:stop] = rows
         self._ids[start:stop] = ids
         self._sq_norms[start:stop] = np.einsum("ij,ij->i", rows, rows)
+        discard(rows, X)
         self.row_of.update((int(i), r) for r, i in enumerate(ids, start))
         self._count = stop
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 
 KINDS = ("hnsw", "flat")
 MODES = ("contribution", "gradient")
@@ -105,7 +105,9 @@ class FieldIndex:
         self._zero()
         self.live, self._count, self._graph = {}, 0, None
         self._allocate(int(len(X) * (1 + HEADROOM)) + 1024)
-        self._append(self._prepare(X), np.ones(len(X), np.float32), ids)
+        rows = self._prepare(X)
+        self._append(rows, np.ones(len(X), np.float32), ids)
+        discard(rows, X)
         self.live = {int(i): r for r, i in enumerate(ids)}
         self._index_rows(np.arange(len(X)))
         if self.sigma is None:
@@ -117,7 +119,9 @@ class FieldIndex:
         if clash:
             raise ValueError(f"id(s) already in the index: {clash[:10]}")
         start = self._count
-        self._append(self._prepare(X), np.ones(len(X), np.float32), ids)
+        rows = self._prepare(X)
+        self._append(rows, np.ones(len(X), np.float32), ids)
+        discard(rows, X)
         self.live.update((int(i), r) for r, i in enumerate(ids, start))
         self._index_rows(np.arange(start, self._count))
 

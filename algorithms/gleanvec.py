@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from algorithms.leanvec import LeanVec
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 
 #: Appendix A: the landmarks are learned on a uniform sample of at most 10^5 points.
 KMEANS_SAMPLE = 100_000
@@ -28,9 +28,9 @@ def spherical_kmeans(
     if not 1 <= clusters <= len(X):
         raise ValueError(f"need 1 <= clusters <= {len(X)} (the rows), got {clusters}")
     rng = np.random.default_rng(seed)
-    if len(X) > KMEANS_SAMPLE:
-        X = X[rng.choice(len(X), KMEANS_SAMPLE, replace=False)]
-    units = unit_rows(np.asarray(X, dtype=np.float32))
+    sample = X[rng.choice(len(X), KMEANS_SAMPLE, replace=False)] if len(X) > KMEANS_SAMPLE else X
+    units = unit_rows(np.asarray(sample, dtype=np.float32))
+    discard(sample, X)  # copies of rows are zeroed before they are freed
     centres = _kmeans_plus_plus(units, clusters, rng)
     tags = None
     for _ in range(iterations):
@@ -42,6 +42,7 @@ def spherical_kmeans(
         empty = np.linalg.norm(sums, axis=1) == 0
         sums[empty] = centres[empty]  # an emptied cluster keeps its centre
         centres = unit_rows(sums)  # Eq. 24
+    units.fill(0)
     return centres
 
 

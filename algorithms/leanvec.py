@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from algorithms.vectors import discard
+
 #: Eigenvalues of K_Q below this fraction of the largest are raised to it, so W stays
 #: invertible (the paper: "if not, we can use a pseudoinverse"; a floor keeps Eq. 10 exact).
 EIGEN_FLOOR = 1e-6
@@ -25,7 +27,9 @@ EIGEN_FLOOR = 1e-6
 def second_moment(X: np.ndarray) -> np.ndarray:
     """K = X^T X = sum of x x^T over the rows, in float64 (Eq. 11)."""
     rows = np.asarray(X, dtype=np.float64)
-    return rows.T @ rows
+    moment = rows.T @ rows
+    discard(rows, X)  # the widened copy is zeroed before it is freed
+    return moment
 
 
 def sphering(K_Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -144,7 +148,9 @@ class LeanVec:
         out = np.empty((len(X), self.d_max), dtype=np.float32)
         for g in np.unique(tags):
             rows = tags == g
-            out[rows] = X[rows] @ self.B[g].T
+            group = X[rows]
+            out[rows] = group @ self.B[g].T
+            group.fill(0)  # a copy of rows: zeroed before it is freed
         return out
 
     def query_matrix(self, d: int) -> np.ndarray:
@@ -164,8 +170,11 @@ class LeanVec:
                 f"got {X.shape} and {len(tags)} tags"
             )
         for g in np.unique(tags):
-            rows = X[tags == g]
-            self.K_X[g] += sign * second_moment(rows)
+            part = X[tags == g]
+            rows = part.astype(np.float64)
+            self.K_X[g] += sign * (rows.T @ rows)
             self.counts[g] += sign * len(rows)
-            self.sums[g] += sign * rows.sum(axis=0, dtype=np.float64)
+            self.sums[g] += sign * rows.sum(axis=0)
+            for copy in (part, rows):  # copies of rows (deleted ones, on delete): zeroed
+                copy.fill(0)
         self.pending += len(X)

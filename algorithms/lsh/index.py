@@ -23,7 +23,7 @@ import numpy as np
 from algorithms.lsh.hashing import Hasher, USRHash, pack_signs
 from algorithms.lsh.multiprobe import probe_sequence
 from algorithms.lsh.tables import HashTables
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 
 METRICS = ("euclidean", "angular")
 
@@ -60,7 +60,9 @@ class LSHIndex:
         if clash:
             raise ValueError(f"id(s) already in the index: {clash[:10]}")
         rows = self._prepare(X)
-        norms = np.linalg.norm(rows.astype(np.float64), axis=1)
+        wide = rows.astype(np.float64)
+        norms = np.linalg.norm(wide, axis=1)
+        wide.fill(0)
         start, stop = self._count, self._count + len(rows)
         self._set_alpha(self.norm_sum + float(norms.sum()), stop)
         codes = self.hasher.codes(rows)
@@ -76,6 +78,7 @@ class LSHIndex:
             keys = self.tables.keys(codes)
             self._keys[start:stop] = keys
             self.tables.add(keys, np.arange(start, stop))
+        discard(rows, X)
 
     def remove(self, ids: np.ndarray) -> None:
         """Hard removal of known ids: vector, code and table entries; alpha follows."""

@@ -142,14 +142,93 @@ MEASURES: dict[str, Measure] = _measures(
     Measure("rebuilds", "rebuilds", "steps the plugin could not apply natively", "lower", 1, 0),
     # erasure
     Measure("leaks", "leaks", "E1: deleted ids returned in any answer", "lower", 1, 0),
-    Measure("remanent_fraction", "remanent", "E3: share of D found in saved bytes", "lower", 1, 3),
-    Measure("auc_before", "AUC before", "E4: membership AUC before deleting", None, 1, 3),
-    Measure("auc_after", "AUC after", "E4: membership AUC after deleting", None, 1, 3),
-    Measure("auc_retrain", "AUC retrain", "E4: membership AUC of a retrained index", None, 1, 3),
+    Measure(
+        "remanent_fraction",
+        "remanent",
+        "decoding scan: share of D found in the saved state (any encoding, layout, container)",
+        "lower",
+        1,
+        3,
+    ),
+    Measure(
+        "remanence_control",
+        "control",
+        "share of a kept-vector sample the same scan finds (it must see the saved form)",
+        "higher",
+        1,
+        3,
+    ),
+    Measure(
+        "blind_files", "blind files", "files of vector data the scan cannot read", "lower", 1, 0
+    ),
+    Measure(
+        "recovered_fraction",
+        "recovered",
+        "reconstruction: share of D decoded nearer than its nearest kept row and any retrained row",
+        "lower",
+        1,
+        3,
+    ),
+    Measure(
+        "recovery_ratio",
+        "recovery ratio",
+        "a decoded row recovers x when nearer x than this times x's nearest kept row",
+        None,
+        1,
+        2,
+        threshold=0.9,
+    ),
+    Measure(
+        "trained_regions",
+        "trained residue",
+        "trained-state regions measurably nearer D than a retrained index's",
+        "lower",
+        1,
+        0,
+    ),
+    Measure(
+        "differential_residue",
+        "residue B/vec",
+        "differential: information bytes per deleted vector beyond what two retrained indices "
+        "differ by; above the threshold the state is unverified",
+        "lower",
+        1,
+        1,
+        threshold=1.0,
+    ),
+    Measure("side_files", "side files", "files written outside the save folder", "lower", 1, 0),
+    Measure("side_fraction", "in side files", "share of D found in side files", "lower", 1, 3),
+    Measure(
+        "memory_fraction",
+        "in memory",
+        "memory remanence: share of D in the process's writable memory after delete",
+        "lower",
+        1,
+        3,
+    ),
+    Measure(
+        "memory_control", "memory control", "kept-vector sample found in memory", "higher", 1, 3
+    ),
+    Measure(
+        "auc_before",
+        "AUC before",
+        "E4: membership AUC (top-1 distance) before deleting",
+        None,
+        1,
+        3,
+    ),
+    Measure(
+        "auc_after", "AUC after", "E4: membership AUC (top-1 distance) after deleting", None, 1, 3
+    ),
+    Measure(
+        "auc_retrain", "AUC retrain", "E4: membership AUC (top-1 distance), retrained", None, 1, 3
+    ),
     Measure(
         "unlearning_gap",
         "gap",
-        "E4: |AUC after - AUC retrained|; at most the threshold for `erased`",
+        "E4: the attack's largest |AUC after - AUC retrained| over the answer's features; "
+        "above the calibrated tolerance the attack tells (the threshold caps the tolerance "
+        "and stands in without a second retrained index)",
         "lower",
         decimals=3,
         threshold=0.05,
@@ -164,19 +243,45 @@ MEASURES: dict[str, Measure] = _measures(
         relative=False,
         noise=0.01,
     ),
+    Measure(
+        "gap_tolerance",
+        "gap tolerance",
+        "E4: what two retrained indices differ by (99th percentile over a bootstrap)",
+        None,
+        decimals=3,
+    ),
+    Measure("recall_retrain", "retrain recall", "E2: recall of the retrained index", "higher"),
     Measure("overlap", "overlap", "E2: shared answers with the retrained index", "higher", 1, 3),
+    Measure(
+        "overlap_deleted",
+        "overlap D",
+        "E2: shared answers with the retrained index for the deleted vectors' own queries",
+        "higher",
+        1,
+        3,
+    ),
 )
 
-#: The leaderboard's recall target and the erasure verdict's membership-gap tolerance.
+#: The leaderboard's recall target and the cap of the erasure attack's calibrated tolerance.
 RECALL_TARGET: float = MEASURES["recall"].threshold
 GAP_TOLERANCE: float = MEASURES["unlearning_gap"].threshold
 
+
+def threshold(name: str) -> float:
+    """A measure's declared threshold (KeyError naming a measure that has none)."""
+    value = MEASURES[name].threshold
+    if value is None:
+        raise KeyError(f"measure {name!r} declares no threshold")
+    return value
+
+
 #: Erasure verdicts, best first.
-VERDICTS = ("erased", "hidden", "unverified", "leaking")
+VERDICTS = ("erased", "unverified", "hidden", "leaking")
 VERDICT_MEANINGS = {
-    "erased": "no leak, nothing remanent, membership within tolerance of a retrained index",
-    "hidden": "nothing returned, but the data is still there (bytes, or the attack tells)",
-    "unverified": "nothing returned, but the saved state could not be checked",
+    "erased": "every check ran and passed, on the saved state, the answers and the memory",
+    "unverified": "nothing found, but some check could not verify (it names the file or why)",
+    "hidden": "nothing returned, but the data is still there (bytes, reconstruction, "
+    "memory, side files, or the attack tells)",
     "leaking": "deleted ids are returned in answers",
 }
 

@@ -25,8 +25,9 @@ COLUMNS = {
         "rebuilds",
     ),
     "erasure": (
-        "leaks", "remanent_fraction", "auc_before", "auc_after", "auc_retrain",
-        "unlearning_gap", "recall", "recall_retrain",
+        "leaks", "remanent_fraction", "remanence_control", "blind_files", "recovered_fraction",
+        "trained_regions", "differential_residue", "side_files", "memory_fraction",
+        "unlearning_gap", "gap_tolerance", "recall", "recall_retrain",
     ),
 }  # fmt: skip
 #: Columns naming the run, before the measures; the rows sort by them.

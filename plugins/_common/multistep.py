@@ -17,6 +17,7 @@ import numpy as np
 
 from algorithms.hnsw import HNSW
 from algorithms.multistep import MultiStepIndex, prepared
+from algorithms.vectors import discard
 from plugins.base import BasePlugin, as_ids, as_query, as_rows, check_insertable
 
 
@@ -79,7 +80,8 @@ class MultiStepPlugin(BasePlugin):
         self.learn_queries = prepared(as_rows(Q), self.metric)
 
     def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
-        rows = prepared(as_rows(X), self.metric)
+        given = as_rows(X)
+        rows = prepared(given, self.metric)
         labels = as_ids(ids, len(rows))
         dimension = rows.shape[1]
         if self.learn_queries is not None and self.learn_queries.shape[1] != dimension:
@@ -98,6 +100,7 @@ class MultiStepPlugin(BasePlugin):
         reducer = self.reducer(dimension, d_max, rows)
         self.index = MultiStepIndex(graph, reducer, self.metric, self.bits)
         self.index.build(rows, labels)
+        discard(rows, given)  # the graph holds its own copy
         self.dimension = dimension
 
     def set_query_arguments(self, ef: int = 10, kappa: int = 10, d: int | None = None) -> None:
@@ -122,8 +125,10 @@ class MultiStepPlugin(BasePlugin):
         self.index.delete(np.asarray(ids, dtype=np.int64).reshape(-1))
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
-        rows = prepared(as_rows(X, self.dimension), self.metric)
+        given = as_rows(X, self.dimension)
+        rows = prepared(given, self.metric)
         self.index.insert(rows, check_insertable(ids, len(rows), self.index))
+        discard(rows, given)
 
     def compact(self) -> None:
         self.index.compact()

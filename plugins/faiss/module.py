@@ -16,7 +16,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 from plugins.base import (
     BasePlugin,
     as_ids,
@@ -46,7 +46,8 @@ class FaissIndex(BasePlugin):
         return unit_rows(rows) if self.metric == "angular" else rows
 
     def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
-        rows = self.vectors(as_rows(X))
+        given = as_rows(X)
+        rows = self.vectors(given)
         labels = as_ids(ids, len(rows))
         self.dimension = rows.shape[1]
         self.index = self.make_index(self.dimension)
@@ -54,6 +55,7 @@ class FaissIndex(BasePlugin):
             self.index.train(rows)
         self.live = set()
         self.add(rows, labels)
+        discard(rows, given)  # FAISS holds its own copy
 
     def add(self, rows: np.ndarray, labels: np.ndarray) -> None:
         self.index.add_with_ids(rows, labels)
@@ -79,9 +81,11 @@ class FaissIndex(BasePlugin):
         self.live.difference_update(labels.tolist())
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
-        rows = self.vectors(as_rows(X, self.dimension))
+        given = as_rows(X, self.dimension)
+        rows = self.vectors(given)
         labels = check_insertable(ids, len(rows), self.live)
         self.add(rows, labels)
+        discard(rows, given)
 
     def save(self, directory: str | Path) -> None:
         faiss.write_index(self.index, str(Path(directory) / "faiss.index"))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import scann
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 from plugins.base import (
     BasePlugin,
     as_ids,
@@ -47,7 +47,7 @@ class Scann(BasePlugin):
         self.searcher = None
 
     def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
-        rows = as_rows(X)
+        rows = given = as_rows(X)
         self.labels = as_ids(ids, len(rows))
         self.row_of = {int(label): i for i, label in enumerate(self.labels)}
         self.dimension = rows.shape[1]
@@ -68,6 +68,7 @@ class Scann(BasePlugin):
             .reorder(1)
             .build()
         ).searcher
+        discard(rows, given)  # the searcher holds its own copy
         self.searcher.set_num_threads(1)
 
     def set_query_arguments(self, leaves_to_search: int = 1, reorder: int = -1) -> None:
@@ -96,12 +97,13 @@ class Scann(BasePlugin):
         self.searcher.delete(rows)
 
     def insert(self, X: np.ndarray, ids: np.ndarray) -> None:
-        rows = as_rows(X, self.dimension)
+        rows = given = as_rows(X, self.dimension)
         labels = check_insertable(ids, len(rows), self.row_of)
         if self.metric == "angular":
             rows = unit_rows(rows)
         start = len(self.labels)
         self.searcher.upsert([None] * len(rows), rows, 1)
+        discard(rows, given)
         self.labels = np.concatenate([self.labels, labels])
         self.row_of.update((int(label), start + i) for i, label in enumerate(labels))
 

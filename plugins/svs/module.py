@@ -19,7 +19,7 @@ from typing import ClassVar
 import numpy as np
 import svs
 
-from algorithms.vectors import unit_rows
+from algorithms.vectors import discard, unit_rows
 from plugins.base import (
     BasePlugin,
     as_ids,
@@ -144,7 +144,7 @@ class SvsLeanVec(SvsVamana):
         return svs.DistanceType.L2 if self.metric == "euclidean" else svs.DistanceType.MIP
 
     def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
-        rows = as_rows(X)
+        rows = given = as_rows(X)
         self.labels = as_ids(ids, len(rows))
         self.dimension = rows.shape[1]
         if self.leanvec_dims > self.dimension:
@@ -165,6 +165,7 @@ class SvsLeanVec(SvsVamana):
                 flush=True,
             )
             self.index = svs.Vamana.build(self.parameters, loader, self.distance(), 1)
+        discard(rows, given)  # SVS loaded its own copy
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
         self.check_query(q)

@@ -52,9 +52,22 @@ class Unsaveable(BruteForce):
 
 
 class Compacting(Tombstones):
-    """Tombstones until `compact()`, which drops the deleted rows for good."""
+    """Tombstones until `compact()`, which drops the deleted rows for good (and zeroes the
+    buffer it lets go of, so that no copy stays in memory either)."""
 
     def compact(self) -> None:
         keep = ~self.dead
-        self.rows, self.ids, self.dead = self.rows[keep], self.ids[keep], self.dead[keep]
+        old = self.rows
+        self.rows, self.ids, self.dead = old[keep], self.ids[keep], self.dead[keep]
+        old.fill(0)
         self.row_of = {int(i): r for r, i in enumerate(self.ids)}
+
+
+class Opaque(BruteForce):
+    """Deletes properly, but saves its rows in a form no scan reads (XOR with a key kept in
+    memory): the saved state cannot be verified."""
+
+    def save(self, directory: str | Path) -> None:
+        rows = np.frombuffer(self.index._rows[: len(self.index)].tobytes(), dtype=np.uint8)
+        key = np.random.default_rng(0).integers(0, 256, len(rows), dtype=np.uint8)
+        (Path(directory) / "rows.xor").write_bytes((rows ^ key).tobytes())

@@ -1,0 +1,206 @@
+"""Vectors decoded from a saved state, for reconstruction: what an attacker could read back.
+
+From the parsed arrays (`decoding`):
+
+- float arrays with an axis of the dataset's dimension: their rows;
+- 8-bit arrays with such an axis: rows decoded with per-dimension affine ranges fitted to
+  the kept rows (raw and normalised), as scalar quantisation stores them;
+- graphs: an integer array of one row of neighbour ids per row of a float array: each row's
+  mean neighbour, an estimate of a node whose own vector was zeroed;
+
+and from raw (unparsed) parts, runs of plausible float32 values read as rows from both ends
+of the run. Rows equal to a kept row (raw or normalised, to 5 decimals) are dropped: they are
+the index's legitimate content. Every candidate is brought into the metric's comparison
+space (unit rows for angular).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from algorithms.vectors import unit_rows
+from harness.protocols.erasure.decoding import Decoded, as_rows
+
+MIN_ROWS = 2  # arrays with fewer rows are not read as rows
+RUN_LIMIT = 1 << 26  # bytes of a raw part searched for float runs
+MAX_CANDIDATES = 200_000  # rows per state tested against D (a seeded sample beyond)
+TRAINED_SHARE = 0.1  # a region of at most this share of the kept rows is trained state
+
+
+@dataclass
+class Candidates:
+    """What one saved state gives to reconstruct from."""
+
+    rows: np.ndarray  # float32 (n, d), comparison space, not kept rows
+    sources: list[str]  # per row group, its name and row count
+    trained: dict[str, np.ndarray] = field(default_factory=dict)  # region name -> rows
+    matrices: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (r, d) maps
+    total: int = 0  # candidate rows before sampling
+
+
+class KeptRows:
+    """The kept rows as the checks compare with them: their keys and per-dimension ranges."""
+
+    def __init__(self, kept: np.ndarray, metric: str) -> None:
+        self.metric = metric
+        self.raw = np.ascontiguousarray(kept, dtype=np.float32)
+        self.unit = unit_rows(self.raw)
+        self.keys = np.sort(np.concatenate([row_keys(self.raw), row_keys(self.unit)]))
+        self.max_abs = float(np.abs(self.raw).max()) if self.raw.size else 1.0
+
+    @property
+    def comparable_rows(self) -> np.ndarray:
+        """The kept rows in the space distances are compared in."""
+        return self.unit if self.metric == "angular" else self.raw
+
+    def comparable(self, rows: np.ndarray) -> np.ndarray:
+        """Rows in the space distances are compared in."""
+        rows = np.asarray(rows, dtype=np.float32)
+        return unit_rows(rows) if self.metric == "angular" else rows
+
+    def is_kept(self, rows: np.ndarray) -> np.ndarray:
+        """bool per row: equal to a kept row, raw or once both are normalised (5 decimals)."""
+        rows = np.asarray(rows, dtype=np.float32)
+        return self._known(row_keys(rows)) | self._known(row_keys(unit_rows(rows)))
+
+    def _known(self, keys: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(self.keys, keys), max(0, len(self.keys) - 1))
+        return self.keys[at] == keys if len(self.keys) else np.zeros(len(keys), dtype=bool)
+
+
+def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Candidates:
+    """Every candidate row of a decoded state, kept rows removed, at most MAX_CANDIDATES."""
+    groups: list[tuple[str, np.ndarray]] = []
+    trained: dict[str, np.ndarray] = {}
+    matrices: dict[str, np.ndarray] = {}
+    floats: dict[int, np.ndarray] = {}  # row count -> float rows (for graphs over them)
+    for array in decoded.arrays:
+        rows = as_rows(array.values, dimension)
+        if rows is None or len(rows) < MIN_ROWS:
+            continue
+        name = f"{array.file}:{array.name}"
+        if rows.dtype.kind == "f":
+            rows = rows.astype(np.float32)
+            floats.setdefault(len(rows), rows)
+            if array.values.ndim == 2 and len(rows) <= dimension * 4:
+                matrices[name] = rows
+            groups.append((name, rows))
+        elif rows.dtype.itemsize == 1 and len(rows) >= MIN_ROWS:
+            for label, decoded_rows in affine_decodings(rows, kept):
+                groups.append((f"{name} [{label}]", decoded_rows))
+    for array in decoded.arrays:
+        rows = floats.get(len(array.values))
+        if rows is not None and array.values.ndim == 2 and array.values.dtype.kind in "iu":
+            means = neighbour_means(array.values, rows)
+            if means is not None:
+                groups.append((f"{array.file}:{array.name} [neighbour means]", means))
+    parsed = {a.name for a in decoded.arrays}
+    for part in decoded.parts:
+        if part.name in parsed or part.name.endswith("]"):
+            continue
+        for number, rows in enumerate(float_runs(part.data, dimension, kept.max_abs)):
+            groups.append((f"{part.name} [float run {number}]", rows))
+    kept_share = TRAINED_SHARE * len(kept.raw)
+    pieces, sources = [], []
+    for name, rows in groups:
+        rows = rows[np.isfinite(rows).all(axis=1) & (np.abs(rows).sum(axis=1) > 0)]
+        fresh = rows[~kept.is_kept(rows)] if len(rows) else rows
+        if not len(fresh):
+            continue
+        comparable = kept.comparable(fresh)
+        pieces.append(comparable)
+        sources.append(f"{name}: {len(fresh)} rows")
+        if len(fresh) >= MIN_ROWS and len(rows) <= kept_share:
+            trained[name] = comparable
+    rows = np.concatenate(pieces) if pieces else np.zeros((0, dimension), np.float32)
+    total = len(rows)
+    if total > MAX_CANDIDATES:
+        pick = np.random.default_rng(seed).choice(total, MAX_CANDIDATES, replace=False)
+        rows = rows[np.sort(pick)]
+    return Candidates(rows, sources, trained, matrices, total)
+
+
+def affine_decodings(codes: np.ndarray, kept: KeptRows) -> list[tuple[str, np.ndarray]]:
+    """8-bit rows decoded per dimension onto the kept rows' ranges (raw and normalised),
+    reading the codes as spanning their whole range (as scalar quantisation writes them) and
+    as spanning the range they use."""
+    signed = codes.dtype == np.int8
+    values = codes.astype(np.float64)
+    full = (-128.0, 127.0) if signed else (0.0, 255.0)
+    spans = {
+        "full": (np.full(codes.shape[1], full[0]), np.full(codes.shape[1], full[1])),
+        "used": (values.min(axis=0), values.max(axis=0)),
+    }
+    out = []
+    for space, reference in (("raw", kept.raw), ("normalised", kept.unit)):
+        lo, hi = reference.min(axis=0), reference.max(axis=0)
+        for label, (low, high) in spans.items():
+            width = np.where(high > low, high - low, 1.0)
+            decoded = lo + (values - low) / width * (hi - lo)
+            out.append((f"affine {label} {space}", decoded.astype(np.float32)))
+    return out
+
+
+def neighbour_means(links: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """Each row's mean over the rows it links to and the rows linking to it, or None if
+    `links` is not a graph over `rows` (one row of ids in [-1, len(rows)) per row)."""
+    n = len(rows)
+    if links.shape[0] != n or links.ndim != 2 or not n:
+        return None
+    ids = links.astype(np.int64)
+    if ids.min() < -1 or ids.max() >= n:
+        return None
+    source = np.repeat(np.arange(n), ids.shape[1])
+    target = ids.reshape(-1)
+    valid = (target >= 0) & (target != source)
+    source, target = source[valid], target[valid]
+    if not len(source):
+        return None
+    sums = np.zeros((n, rows.shape[1]), np.float64)
+    counts = np.zeros(n)
+    np.add.at(sums, source, rows[target])  # out-neighbours
+    np.add.at(sums, target, rows[source])  # in-neighbours
+    np.add.at(counts, source, 1)
+    np.add.at(counts, target, 1)
+    enough = counts >= 2
+    return (sums[enough] / counts[enough, None]).astype(np.float32)
+
+
+def float_runs(data: np.ndarray, dimension: int, max_abs: float) -> list[np.ndarray]:
+    """Runs of at least `dimension` plausible float32 values (4-byte aligned) in a raw
+    buffer, read as rows from the run's start and from its end."""
+    usable = min(len(data), RUN_LIMIT) // 4 * 4
+    if usable < 4 * dimension:
+        return []
+    values = np.asarray(data[:usable]).view("<f4")
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        plausible = np.isfinite(values) & (magnitude <= 16 * max_abs)
+        plausible &= (magnitude == 0) | (magnitude >= 1e-4 * max_abs)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], plausible.view(np.int8), [0]])))
+    starts, stops = edges[::2], edges[1::2]
+    long = (stops - starts) >= dimension
+    runs = []
+    for start, stop in zip(starts[long], stops[long], strict=True):
+        count = (stop - start) // dimension
+        head = values[start : start + count * dimension].reshape(count, dimension)
+        runs.append(head)
+        if (stop - start) % dimension:
+            runs.append(values[stop - count * dimension : stop].reshape(count, dimension))
+    return [np.asarray(r, dtype=np.float32) for r in runs]
+
+
+def row_keys(rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row rounded to 5 decimals."""
+    scaled = np.rint(rows.astype(np.float64) * 1e5).astype(np.int64).view(np.uint64)
+    multipliers = _MULTIPLIERS[: rows.shape[1]]
+    with np.errstate(over="ignore"):
+        keys = (scaled * multipliers).sum(axis=1, dtype=np.uint64)
+        keys ^= keys >> np.uint64(29)
+        keys *= np.uint64(0xBF58476D1CE4E5B9)
+    return keys
+
+
+_MULTIPLIERS = np.random.default_rng(12345).integers(1, 2**63, 8192, dtype=np.uint64) | np.uint64(1)
