@@ -203,6 +203,20 @@ def measure(
         extra["deleted_returned"] = int(dead.sum())
     existing = rows if live is None else int(live.sum())
     recalls = recall_of_existing(true_distances, distances, neighbors, job.k, existing)
+    return query_record(plugin, job, times, neighbors, distances, recalls, extra)
+
+
+def query_record(
+    plugin: BasePlugin,
+    job: Job,
+    times: np.ndarray,
+    neighbors: np.ndarray,
+    distances: np.ndarray,
+    recalls: np.ndarray,
+    extra: dict[str, float] | None = None,
+) -> RunRecord:
+    """The record of timed, scored test queries, in the layout ann-benchmarks reads;
+    `extra` adds a protocol's own measures."""
     best_search_time = float(times.mean())
     return RunRecord(
         query_args=None,
@@ -218,7 +232,7 @@ def measure(
         measures={
             "recall": float(recalls.mean()),
             "qps": 1.0 / best_search_time,
-            **extra,
+            **(extra or {}),
             **latency_summary(times),
         },
         measure_arrays={"recalls": recalls},

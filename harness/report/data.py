@@ -146,6 +146,20 @@ def churn_steps(path: str | Path) -> dict[str, list[float]]:
     }
 
 
+def scorecard_row(row: pd.Series) -> dict[str, Any]:
+    """What names an erasure scorecard row on the site: its algorithm (and page), build,
+    variant, state, verdict and the checks the verdict rests on."""
+    return {
+        "algorithm": row["algorithm"],
+        "href": f"algorithms/{slug(row['algorithm'])}.html",
+        "build": build_text(row["build_args"]),
+        "variant": row["variant"],
+        "state": row.get("state"),
+        "verdict": row.get("verdict"),
+        "reason": row.get("verdict_reason") or "",
+    }
+
+
 def erasure_rows(erasure: pd.DataFrame) -> pd.DataFrame:
     """One scorecard row per (algorithm, build, deletion set, state): its worst query group."""
     runs = erasure.copy()

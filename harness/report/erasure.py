@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from harness.core.results import read_result
-from harness.report.data import build_text, erasure_rows, ok_runs, slug
+from harness.report.data import erasure_rows, ok_runs, scorecard_row, slug
 
 #: How a check's stored flags read on the page.
 OUTCOMES = {"found": "found", "blind": "could not verify", "pass": "passed", "not run": "not run"}
@@ -37,15 +37,9 @@ def erasure_evidence(runs: pd.DataFrame, datasets: list[str]) -> list[dict[str, 
 
 def evidence_row(row: pd.Series) -> dict[str, Any]:
     return {
-        "algorithm": row["algorithm"],
-        "href": f"algorithms/{slug(row['algorithm'])}.html",
-        "build": build_text(row["build_args"]),
-        "variant": row["variant"],
-        "state": row.get("state"),
-        "verdict": row.get("verdict"),
+        **scorecard_row(row),
         "file_verdict": row.get("file_verdict"),
         "memory_verdict": row.get("memory_verdict"),
-        "reason": row.get("verdict_reason") or "",
         "checks": checks_of(row.get("path")),
     }
 

@@ -27,6 +27,7 @@ from harness.report.data import (
     ok_runs,
     parameter_text,
     regression_rows,
+    scorecard_row,
     slug,
     sorted_runs,
     train_size,
@@ -304,16 +305,7 @@ def erasure_table(erasure: pd.DataFrame) -> list[dict[str, Any]]:
     ]  # fmt: skip
     rows = erasure_rows(erasure)
     return [
-        {
-            "algorithm": row["algorithm"],
-            "href": f"algorithms/{slug(row['algorithm'])}.html",
-            "build": build_text(row["build_args"]),
-            "variant": row["variant"],
-            "state": row.get("state"),
-            "verdict": row.get("verdict"),
-            "reason": row.get("verdict_reason") or "",
-            **{name: finite(row.get(name)) for name in names},
-        }
+        {**scorecard_row(row), **{name: finite(row.get(name)) for name in names}}
         for _, row in rows.iterrows()
     ]
 

@@ -14,8 +14,8 @@ after `fit`, before any deleted vector reaches it as a query, the host forks: th
 deletes D by id and `dump`s its memory, compacts and dumps again (or, without native
 deletion, releases the index and dumps), then exits; the host waits for it. A dump is every
 readable, writable mapping of the child (from /proc/self/smaps, read through
-/proc/self/mem), its own copy buffer left out; the worker scans it
-(`harness.protocols.erasure.memory`).
+/proc/self/mem), its own copy buffer left out, and of every process the plugin started
+(read through /proc/PID/mem); the worker scans it (`harness.protocols.erasure.memory`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from harness.core.definitions import Definition
 from plugins.base import BasePlugin, offers
@@ -224,11 +225,11 @@ def memory_readable() -> str:
     return ""
 
 
-def writable_mappings() -> list[tuple[int, int, str, str]]:
-    """(start, end, perms, path) of this process's readable, writable mappings that can hold
-    data."""
+def writable_mappings(process: str = "self") -> list[tuple[int, int, str, str]]:
+    """(start, end, perms, path) of a process's readable, writable mappings that can hold
+    data (`process`: a pid, or `self`)."""
     out, current, resident = [], None, {}
-    with open("/proc/self/smaps") as smaps:
+    with open(f"/proc/{process}/smaps") as smaps:
         for line in smaps:
             head = line.split()
             if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):
@@ -243,30 +244,62 @@ def writable_mappings() -> list[tuple[int, int, str, str]]:
     return [m for m in out if resident.get(m, 0) > 0 or m[2][3] == "s"]
 
 
+def plugin_processes() -> list[int]:
+    """The processes the plugin started (at fit, in the host, or at delete, in this forked
+    copy): every descendant of the host but this copy. A library that hands D to a helper
+    process keeps it there."""
+    try:
+        family = psutil.Process(os.getppid()).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [p.pid for p in family if p.pid != os.getpid()]
+
+
 def dump(path: str) -> dict[str, int]:
-    """Every readable, writable mapping of this process into `path`, an index of them into
-    `path`.json; the copy buffer is the one mapping left out."""
+    """Every readable, writable mapping of this process and of the processes the plugin
+    started into `path`, an index of them into `path`.json; the copy buffer is the one
+    mapping left out. A process that ends or refuses to be read counts as unreadable."""
     copy = mmap.mmap(-1, COPY_BUFFER)
     view = memoryview(copy)
     own = np.frombuffer(copy, dtype=np.uint8).ctypes.data
-    mappings = [m for m in writable_mappings() if not m[0] <= own < m[1]]
-    index, written, failed = [], 0, 0
-    with open("/proc/self/mem", "rb", buffering=0) as mem, open(path, "wb", buffering=0) as out:
-        for start, end, perms, name in mappings:
-            offset = written
-            for at in range(start, end, COPY_BUFFER):
-                length = min(COPY_BUFFER, end - at)
-                try:
-                    mem.seek(at)
-                    got = mem.readinto(view[:length])
-                except OSError:
-                    failed += length
-                    continue
-                out.write(view[:got])
-                written += got
-            index.append([start, end, perms, name, offset])
+    index: list[list[Any]] = []
+    failed = 0
+    with open(path, "wb", buffering=0) as out:
+        for process in ["self", *map(str, plugin_processes())]:
+            try:
+                mappings = writable_mappings(process)
+                with open(f"/proc/{process}/mem", "rb", buffering=0) as mem:
+                    if process == "self":
+                        mappings = [m for m in mappings if not m[0] <= own < m[1]]
+                    failed += copy_mappings(mem, mappings, out, view, index, process)
+            except OSError:  # ended, or not ours to read
+                failed += 1
+    written = os.path.getsize(path)
     Path(f"{path}.json").write_text(json.dumps({"mappings": index, "unreadable": failed}))
     return {"bytes": written, "mappings": len(index), "unreadable": failed}
+
+
+def copy_mappings(
+    mem: Any, mappings: list[tuple[int, int, str, str]], out: Any, view: memoryview,
+    index: list[list[Any]], process: str,
+) -> int:  # fmt: skip
+    """Append each mapping's bytes to `out` and its entry (start, end, perms, name, offset in
+    the dump) to `index`; return the bytes that could not be read."""
+    failed = 0
+    for start, end, perms, name in mappings:
+        offset = out.tell()
+        for at in range(start, end, COPY_BUFFER):
+            length = min(COPY_BUFFER, end - at)
+            try:
+                mem.seek(at)
+                got = mem.readinto(view[:length])
+            except OSError:
+                failed += length
+                continue
+            out.write(view[:got])
+        label = name if process == "self" else f"{name or 'anonymous'} of process {process}"
+        index.append([start, end, perms, label, offset])
+    return failed
 
 
 def serve(connection: Connection, host: Host) -> None:

@@ -8,9 +8,13 @@ buffer it lets go of. Each cheat overrides `keep` (what it holds on to at delete
 
 from __future__ import annotations
 
+import gzip
 import json
+import multiprocessing
 import tempfile
+import zipfile
 import zlib
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +216,56 @@ class RamUsed(Undo):
         ids = np.concatenate([self.ids, np.full(len(self.undo), -1)])
         top = ids[np.argsort(np.square(rows - q).sum(axis=1), kind="stable")[:k]]
         return top[top >= 0]
+
+
+class HelperProcess(Undo):
+    """Hands the deleted vectors to a helper process it started at fit (as a library with a
+    server or a background compactor would): the plugin's own process holds nothing."""
+
+    def start(self) -> None:
+        super().start()
+        self.channel, theirs = multiprocessing.get_context("fork").Pipe()
+        self.helper = multiprocessing.get_context("fork").Process(
+            target=_hold, args=(theirs,), daemon=True
+        )
+        self.helper.start()
+
+    def keep(self, vectors: np.ndarray, ids: np.ndarray, rows: np.ndarray) -> None:
+        self.channel.send_bytes(vectors.tobytes())
+        self.channel.recv_bytes()  # the helper has them
+        vectors.fill(0)
+
+
+def _hold(channel: Connection) -> None:
+    """The helper: keeps every batch it is sent, acknowledges each."""
+    kept = []
+    while True:
+        kept.append(np.frombuffer(channel.recv_bytes(), dtype=np.float32).copy())
+        channel.send_bytes(b"ok")
+
+
+class CentredUndo(Undo):
+    """A lossless but shifted copy: each deleted vector minus the mean of the kept rows."""
+
+    def write(self, directory: Path) -> None:
+        centred = self.undo - self.rows.mean(axis=0)
+        (directory / "undo.bin").write_bytes(centred.astype(np.float32).tobytes())
+
+
+class RoundedCsv(Undo):
+    """A lossy text log: the deleted vectors as CSV at three decimals."""
+
+    def write(self, directory: Path) -> None:
+        np.savetxt(directory / "undo.csv", self.undo, fmt="%.3f", delimiter=",")
+
+
+class NestedStreams(Undo):
+    """Big-endian float64 in a gzip stream, stored as a zip member with an unrelated name."""
+
+    def write(self, directory: Path) -> None:
+        payload = gzip.compress(self.undo.astype(">f8").tobytes())
+        with zipfile.ZipFile(directory / "blob.dat", "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("inner/payload.bin", payload)
 
 
 class Borrower(BasePlugin):

@@ -21,16 +21,16 @@ import numpy as np
 from harness.core.definitions import Arguments
 from harness.core.job import Job
 from harness.core.results import RunRecord
-from harness.core.scoring import knn_recall_bigann, latency_summary
+from harness.core.scoring import knn_recall_bigann
 from harness.data.datasets import Dataset
 from harness.data.gt_cache import cache_dir, cached_ground_truth
 from harness.protocols._measure import (
     best_of,
     has_native_delete,
     neighbor_distances,
+    query_record,
     recall_of_existing,
     set_query_arguments,
-    timed_threads,
     warm_up,
 )
 from harness.protocols.churn.runbooks import Runbook, Step, TagMap
@@ -158,24 +158,5 @@ def score(replay: Replay, truth: tuple[np.ndarray, np.ndarray]) -> RunRecord:
         true_distances, distances, neighbors, job.k, replay.tags.live_count
     )
     recalls_bigann = knn_recall_bigann(true_tags, true_distances, neighbors, job.k)
-    best_search_time = float(times.mean())
-    return RunRecord(
-        query_args=None,
-        attrs={
-            "name": str(plugin),
-            "best_search_time": best_search_time,
-            "candidates": float((neighbors >= 0).sum(axis=1).mean()),
-            "run_count": job.runs,
-            "batch_mode": job.batch,
-            "threads": timed_threads(job.batch),
-        },
-        arrays={"times": times, "neighbors": neighbors, "distances": distances},
-        measures={
-            "recall": float(recalls.mean()),
-            "recall_bigann": float(recalls_bigann.mean()),
-            "qps": 1.0 / best_search_time,
-            "deleted_returned": int(dead.sum()),
-            **latency_summary(times),
-        },
-        measure_arrays={"recalls": recalls},
-    )
+    extra = {"recall_bigann": float(recalls_bigann.mean()), "deleted_returned": int(dead.sum())}
+    return query_record(plugin, job, times, neighbors, distances, recalls, extra)
