@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import os
+import re
+import subprocess
 import sys
 import tarfile
 from importlib.metadata import packages_distributions
@@ -179,17 +181,39 @@ def test_the_test_image_adds_the_probes_only():
     ]
 
 
-def test_the_check_selects_exactly_the_plugin_folders_algorithms():
-    from tests.support import check_plugin
-
-    for folder, expected in [
+@pytest.mark.parametrize(
+    ("folder", "expected"),
+    [
         ("hnsw", {"hnsw"}),
         ("hnswlib", {"hnswlib"}),
-        ("faiss", {"faiss-flat", "faiss-hnsw", "faiss-ivf", "faiss-ivfpq", "faiss-ivfpqfs"}),
-    ]:
-        terms = check_plugin.selection(folder).split(" or ")
-        names = {t.strip("[]").split("-", 1)[1] for t in terms}
-        assert expected <= names and not names - expected - {"faiss-lsh"}, (folder, names)
+        (
+            "faiss",
+            {"faiss-flat", "faiss-hnsw", "faiss-ivf", "faiss-ivfpq", "faiss-ivfpqfs", "faiss-lsh"},
+        ),
+    ],
+)
+def test_the_check_selects_exactly_the_plugin_folders_algorithms(folder, expected):
+    """What pytest itself collects with the image build's selection: every check of the
+    folder's algorithms in both metrics, nothing of another algorithm (`hnsw` is not
+    `hnswlib` nor `leanvec-hnsw`)."""
+    from harness.conformance import CHECKS
+    from tests.support import check_plugin
+
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "tests/plugins/test_conformance.py", "-k", check_plugin.selection(folder)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    ids = re.findall(
+        r"test_the_contract\[(\w+)-(.+?)-(?:" + "|".join(map(re.escape, CHECKS)) + r")\]", collected
+    )
+    assert {name for _, name in ids} == expected, collected[-2000:]
+    assert len(ids) == len(expected) * len(CHECKS) * len(check_plugin.METRICS)
+
+
+def test_the_check_names_an_unknown_folder():
+    from tests.support import check_plugin
+
     with pytest.raises(SystemExit, match="no algorithm"):
         check_plugin.selection("nonexistent")
 
