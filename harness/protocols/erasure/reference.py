@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,6 +115,11 @@ def _distances(kept: KeptRows, queries: dict) -> dict[str, np.ndarray]:
     return {name: _nearest(index, rows, rank) for name, (rows, rank) in queries.items()}
 
 
+#: Errors of a cache folder that may be read but not written (the docker executor mounts the
+#: host's ground-truth cache read-only).
+READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def _cached(cache: Path | None, dataset: Dataset, kept_ids: np.ndarray, queries: dict, compute):
     """`compute()`, or its result stored under a hash of everything it depends on."""
     if cache is None:
@@ -128,9 +134,14 @@ def _cached(cache: Path | None, dataset: Dataset, kept_ids: np.ndarray, queries:
         with np.load(path) as stored:
             return {name: stored[name] for name in queries}
     values = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as partial, open(partial, "wb") as out:
-        np.savez(out, **values)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as partial, open(partial, "wb") as out:
+            np.savez(out, **values)
+    except OSError as error:
+        if error.errno not in READ_ONLY:
+            raise
+        # a container reads the host's cache read-only: the figure is computed, not kept
     return values
 
 
