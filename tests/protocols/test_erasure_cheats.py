@@ -88,13 +88,20 @@ def test_a_plugin_keeping_its_input_owns_that_memory(blobs: Path, tmp_path: Path
     assert row["file_verdict"] == "erased" and row["memory_verdict"] == "hidden"
 
 
-def test_a_cheat_no_scan_reads_is_unexplained_residue(blobs: Path, tmp_path: Path) -> None:
-    """XOR with a key: only the differential state sees it; the files are not erased."""
-    row = run(blobs, tmp_path, CHEATS, "XorUndo")
+@pytest.mark.parametrize(
+    ("constructor", "files", "bytes_per_vector"),
+    [("XorUndo", ["undo.key", "undo.xor"], 2 * 24 * 4), ("PermutedUndo", ["undo.perm"], 24 * 4)],
+)
+def test_a_cheat_no_scan_reads_is_unexplained_residue(
+    blobs: Path, tmp_path: Path, constructor: str, files: list[str], bytes_per_vector: int
+) -> None:
+    """XOR with a key, or shuffled components: only the differential state sees them; the
+    files are not erased, and the files holding the residue are named."""
+    row = run(blobs, tmp_path, CHEATS, constructor)
     differential = checks(row)["differential"]
-    assert differential["blind"] and differential["figure"] == 2 * 24 * 4  # bytes per vector
+    assert differential["blind"] and differential["figure"] == bytes_per_vector
     assert row["file_verdict"] == "unverified"
-    assert "undo.key" in row["verdict_reason"] and "undo.xor" in row["verdict_reason"]
+    assert all(name in row["verdict_reason"] for name in files)
 
 
 def test_a_file_the_scan_cannot_read_makes_the_verdict_unverified(blobs: Path, tmp_path: Path):
