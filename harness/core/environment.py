@@ -9,6 +9,16 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+#: The variables that size BLAS and OpenMP thread pools; a worker sets them all.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
 #: The folder holding the `harness` package (the checkout, or site-packages when installed).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 #: The revision of code that runs outside a git checkout (an image's), set by its runner.

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from harness.core.environment import PROJECT_ROOT
+from harness.core.environment import PROJECT_ROOT, THREAD_VARIABLES
 from harness.core.io import PARTIAL, remove_partials
 from harness.core.job import Job
 from harness.data.gt_cache import cache_dir
@@ -43,14 +43,6 @@ from harness.runner.scheduling import (
 )
 from harness.runner.storage import writing
 
-THREAD_VARIABLES = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
 POLL_SECONDS = 0.1
 CHILDREN_EVERY = 20  # polls between looks for the worker's own subprocesses
 #: Exit status of a child whose runner died before the child could tie itself to it.

@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.core.environment import REVISION_VARIABLE
+from harness.core.environment import REVISION_VARIABLE, THREAD_VARIABLES
 from harness.core.io import PARTIAL
 from harness.core.job import Job
 from harness.data.gt_cache import cache_dir
-from harness.runner import local
 
 #: The container's user and group: in the range 65520-65533, which Debian reserves and
 #: systemd leaves unused, so no account or service of the host owns files with it.
@@ -65,7 +64,7 @@ def container_arguments(
         inside = cache_dir(container_job(job).dataset_path, job.dataset)
         volumes[str(groundtruth)] = {"bind": str(inside), "mode": "ro"}
     threads = len(cpuset.split(",")) if job.batch else 1  # batch mode: every CPU it is given
-    environment = dict.fromkeys(local.THREAD_VARIABLES, str(threads))
+    environment = dict.fromkeys(THREAD_VARIABLES, str(threads))
     environment.update(
         PYTHONFAULTHANDLER="1",
         HOME="/tmp",

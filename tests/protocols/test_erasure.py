@@ -166,3 +166,31 @@ def test_members_and_non_members_are_asked_for_the_same_k(tiny_dataset: Path) ->
     assert {k for _, k in asked} == {10}
     assert result.attack.distances.shape == (2 * len(ref.members), 10)
     assert np.isfinite(result.attack.latency).sum() == 2 * len(ref.timed)
+
+
+def test_a_batch_job_on_an_openmp_library_is_checked_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAISS with a two-thread OpenMP pool in a --batch job: the host forks after fit, and a
+    forked copy of a running pool would hang at FAISS's parallel `remove_ids` until the
+    memory probe's timeout (the host runs on one thread, so the copy deletes and dumps)."""
+    from harness.data.datasets import write_dataset
+    from harness.protocols.erasure import protocol
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setattr(protocol, "MEMORY_SECONDS", 60)
+    rows = np.random.default_rng(1).normal(size=(51_000, 32)).astype(np.float32)
+    dataset = tmp_path / "gauss-32-euclidean.hdf5"
+    write_dataset(dataset, rows[:50_000], rows[50_000:], "euclidean")
+    job = make_job(
+        "plugins.faiss.module", "FaissIVF", dataset, tmp_path / "results", {"n_list": 64},
+        {"n_probe": 8},
+    )  # fmt: skip
+    job.protocol, job.batch = "erasure", True
+    job.protocol_args = {"policy": "random", "delete_count": 500, "delete_seed": 1,
+                         "erasure_seed": 1}  # fmt: skip
+    execute(job)
+    [path] = load_results(tmp_path / "results", protocols=["erasure"])["path"]
+    checks = json.loads(bytes(read_result(path)["measure_arrays"]["evidence"]))["checks"]
+    [memory] = [check for check in checks if check["name"] == "memory"]
+    assert memory["ran"], memory["reason"]

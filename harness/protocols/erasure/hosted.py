@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from harness.core.definitions import Definition
+from harness.core.environment import THREAD_VARIABLES
 from harness.protocols.erasure.sidefiles import Private
 from plugins.base import BasePlugin
 
@@ -111,6 +112,9 @@ def start_host(definition: Definition, private: Private) -> HostedPlugin:
     command = [sys.executable, "-m", "harness.runner.host", str(theirs.fileno())]
     command.append(json.dumps(asdict(definition)))
     env = private.environment(os.environ)
+    # one thread, even for a --batch job: the host forks after fit, and a forked copy of a
+    # process with a running OpenMP pool hangs at its next parallel region (FAISS's delete)
+    env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     # the worker's own import path, so the host imports the same plugin and harness
     env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)
     process = subprocess.Popen(
