@@ -194,3 +194,16 @@ def test_a_batch_job_on_an_openmp_library_is_checked_in_memory(
     checks = json.loads(bytes(read_result(path)["measure_arrays"]["evidence"]))["checks"]
     [memory] = [check for check in checks if check["name"] == "memory"]
     assert memory["ran"], memory["reason"]
+
+
+@pytest.mark.parametrize(
+    ("constructor", "ending"), [("Exit", "exit status 1"), ("Segfault", "killed by SIGSEGV")]
+)
+def test_a_plugin_killing_its_host_is_said_how_it_ended(
+    tiny_dataset: Path, tmp_path: Path, constructor: str, ending: str
+) -> None:
+    """SVS's LeanVec exits the process on a CPU it refuses: the failure says how it ended."""
+    from harness.protocols.erasure.hosted import HostError
+
+    with pytest.raises(HostError, match=f"host process died \\({ending}\\)"):
+        erasure(tiny_dataset, tmp_path, "tests.support.fault_plugins", constructor)

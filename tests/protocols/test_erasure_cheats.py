@@ -116,6 +116,16 @@ def test_the_trained_state_of_a_cheat_is_measurably_nearer_d(blobs: Path, tmp_pa
     assert row["trained_regions"] >= 1 and any(r["measurable"] for r in regions.values())
 
 
+def test_a_flag_array_is_not_trained_state(blobs: Path, tmp_path: Path):
+    """A byte per slot (3000 and 2880 slots: rows of 24 flags) with zeros where D was: read
+    for copies of D, never compared as a trained set of vectors."""
+    row = run(blobs, tmp_path, CHEATS, "FlaggedSlots", "cluster", 120)
+    reconstruction = checks(row)["reconstruction"]
+    assert reconstruction["ran"] and not reconstruction["found"], reconstruction["reason"]
+    assert not any("live.npy" in name for name in reconstruction["detail"]["regions"])
+    assert row["leaks"] == 0 and row["memory_verdict"] == "erased"
+
+
 @pytest.mark.parametrize(
     ("module", "constructor", "policy", "count"),
     [

@@ -359,3 +359,36 @@ class TrainedCentroids(HardDelete):
 
     def write(self, directory: Path) -> None:
         np.save(directory / "centroids.npy", self.centroids)
+
+
+class FlaggedSlots(BasePlugin):
+    """Honest: deleted rows zeroed in place, and a flat byte per slot saying which slots are
+    live (as our HNSW's `has_reduced`): a flag array is no trained set of vectors, even where
+    its length is a multiple of the dimension."""
+
+    deletion = "hard"
+
+    def fit(self, X: np.ndarray, ids: np.ndarray | None = None) -> None:
+        self.rows = np.array(as_rows(X))
+        self.ids = as_ids(ids, len(self.rows)).copy()
+        self.slot = {int(i): r for r, i in enumerate(self.ids)}
+        self.live = np.ones(len(self.rows), dtype=np.uint8)
+
+    def query(self, q: np.ndarray, k: int) -> np.ndarray:
+        q = as_query(q, self.rows.shape[1])
+        distances = np.square(self.rows - q).sum(axis=1)
+        distances[self.live == 0] = np.inf
+        order = np.argsort(distances, kind="stable")[:k]
+        return self.ids[order[np.isfinite(distances[order])]]
+
+    def delete(self, ids: np.ndarray) -> None:
+        ids = check_deletable(ids, self.slot)
+        for i in ids.tolist():
+            row = self.slot.pop(int(i))
+            self.live[row] = 0
+            self.rows[row] = 0
+            self.ids[row] = -1
+
+    def save(self, directory: str | Path) -> None:
+        for name in ("rows", "ids", "live"):
+            np.save(Path(directory) / f"{name}.npy", getattr(self, name))

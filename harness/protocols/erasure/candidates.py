@@ -72,7 +72,7 @@ class KeptRows:
 
 def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Candidates:
     """Every candidate row of a decoded state, kept rows removed, at most MAX_CANDIDATES."""
-    groups: list[tuple[str, np.ndarray]] = []
+    groups: list[tuple[str, np.ndarray, bool]] = []  # name, rows, may be trained state
     trained: dict[str, np.ndarray] = {}
     matrices: dict[str, np.ndarray] = {}
     floats: dict[int, np.ndarray] = {}  # row count -> float rows (for graphs over them)
@@ -81,30 +81,33 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
         if rows is None or len(rows) < MIN_ROWS:
             continue
         name = f"{array.file}:{array.name}"
+        # a flat array cut into rows (flags, ids, a flattened copy) is read for copies of D,
+        # but it is not a trained set of vectors: that has a dimension axis of its own
+        shaped = array.values.ndim >= 2
         if rows.dtype.kind == "f":
             rows = rows.astype(np.float32)
             floats.setdefault(len(rows), rows)
             if array.values.ndim == 2 and len(rows) <= dimension * 4:
                 matrices[name] = rows
-            groups.append((name, rows))
+            groups.append((name, rows, shaped))
         elif rows.dtype.itemsize == 1 and len(rows) >= MIN_ROWS:
             for label, decoded_rows in affine_decodings(rows, kept):
-                groups.append((f"{name} [{label}]", decoded_rows))
+                groups.append((f"{name} [{label}]", decoded_rows, shaped))
     for array in decoded.arrays:
         rows = floats.get(len(array.values))
         if rows is not None and array.values.ndim == 2 and array.values.dtype.kind in "iu":
             means = neighbour_means(array.values, rows)
             if means is not None:
-                groups.append((f"{array.file}:{array.name} [neighbour means]", means))
+                groups.append((f"{array.file}:{array.name} [neighbour means]", means, False))
     parsed = {a.name for a in decoded.arrays}
     for part in decoded.parts:
         if part.name in parsed or part.name.endswith("]"):
             continue
         for number, rows in enumerate(float_runs(part.data, dimension, kept.max_abs)):
-            groups.append((f"{part.name} [float run {number}]", rows))
+            groups.append((f"{part.name} [float run {number}]", rows, True))
     kept_share = TRAINED_SHARE * len(kept.raw)
     pieces, sources = [], []
-    for name, rows in groups:
+    for name, rows, trainable in groups:
         rows = rows[np.isfinite(rows).all(axis=1) & (np.abs(rows).sum(axis=1) > 0)]
         fresh = rows[~kept.is_kept(rows)] if len(rows) else rows
         if not len(fresh):
@@ -112,7 +115,7 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
         comparable = kept.comparable(fresh)
         pieces.append(comparable)
         sources.append(f"{name}: {len(fresh)} rows")
-        if len(fresh) >= MIN_ROWS and len(rows) <= kept_share:
+        if trainable and len(fresh) >= MIN_ROWS and len(rows) <= kept_share:
             trained[name] = comparable
     rows = np.concatenate(pieces) if pieces else np.zeros((0, dimension), np.float32)
     total = len(rows)
@@ -158,12 +161,13 @@ def neighbour_means(links: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
     source, target = source[valid], target[valid]
     if not len(source):
         return None
-    sums = np.zeros((n, rows.shape[1]), np.float64)
-    counts = np.zeros(n)
-    np.add.at(sums, source, rows[target])  # out-neighbours
-    np.add.at(sums, target, rows[source])  # in-neighbours
-    np.add.at(counts, source, 1)
-    np.add.at(counts, target, 1)
+    from scipy.sparse import coo_matrix  # heavy to import: only where a graph is read
+
+    ones = np.ones(len(source))
+    adjacency = coo_matrix((ones, (source, target)), shape=(n, n)).tocsr()
+    adjacency = adjacency + adjacency.T  # out- and in-neighbours, a repeated link repeated
+    counts = np.asarray(adjacency.sum(axis=1)).ravel()
+    sums = adjacency @ rows.astype(np.float64)
     enough = counts >= 2
     return (sums[enough] / counts[enough, None]).astype(np.float32)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -46,10 +47,7 @@ class HostedPlugin(BasePlugin):
             self.connection.send((method, args))
             status, value = self.connection.recv()
         except (EOFError, OSError, BrokenPipeError) as error:
-            code = self.process.poll()
-            raise HostError(
-                f"the plugin's host process died (exit status {code}): {error}"
-            ) from None
+            raise HostError(f"the plugin's host process died ({self.ended()}): {error}") from None
         if status == "ok":
             return value
         kind, message, detail = value
@@ -76,6 +74,16 @@ class HostedPlugin(BasePlugin):
 
     def timed(self, Q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         return self.call("timed", np.asarray(Q), k)
+
+    def ended(self) -> str:
+        """How the host process ended, once it has (its socket closes just before)."""
+        try:
+            code = self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            return "still running, its connection lost"
+        if code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit status {code}"
 
     def memory_usage(self) -> int:
         return 0
