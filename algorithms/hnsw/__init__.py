@@ -14,7 +14,8 @@ the old ones before they are freed.
 
 Saved layout (`save(directory)`): `meta.json` (parameters and counters) and one `.npy` per
 buffer, row i = internal slot i: `vectors` (float32 count x dim; unit rows for angular),
-`links0` (int32 count x (1+2M), neighbour count then slots), `levels` (int32, -1 = empty slot),
+`links0` (int32 count x (1+2M), neighbour count then slots, ascending: a list's order would
+say how it was built), `levels` (int32, -1 = empty slot),
 `upper_offsets` (int64, first row in `upper_links` of a node's layer 1, -1 if none),
 `upper_links` (int32 rows x (1+M), one row per node and layer >= 1), `ids` (int64 external id,
 -1 = empty slot) and, after `set_reduced`, `reduced` (float32, or uint8 codes with `lo` and
@@ -48,6 +49,20 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def canonical_order(links: np.ndarray) -> None:
+    """Sort each row's links (count first, then slots) by slot, in place. The order a list
+    was written in says how it was built (a repaired list appends its new links, a fresh one
+    holds back-links in insertion order): the saved lists hold the set of links only."""
+    if not links.size:
+        return
+    counts = links[:, :1]
+    body = links[:, 1:]
+    unused = np.arange(body.shape[1]) >= counts
+    body[unused] = np.iinfo(links.dtype).max
+    body.sort(axis=1)
+    body[unused] = 0
 
 
 class HNSW:
@@ -214,6 +229,9 @@ class HNSW:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         arrays, meta = self._graph._state()
+        for name in ("links0", "upper_links"):
+            if name in arrays:
+                canonical_order(arrays[name])
         for name, array in arrays.items():
             np.save(directory / f"{name}.npy", array, allow_pickle=False)
         meta.update(self.params, format=FORMAT, arrays=sorted(arrays))

@@ -17,10 +17,12 @@ from harness.data.groundtruth import ground_truth
 from harness.data.sources import get_dataset
 from harness.protocols._measure import neighbor_distances
 from harness.protocols.deletion.sets import deletion_set
+from harness.protocols.erasure.differential import information
 from harness.protocols.erasure.remanence import scan_directory, stored_elsewhere
 
 K = 10
 N = 5_000  # GloVe rows: real structure, builds in about a second
+LARGE = 20_000  # rows where the order of repaired lists stood out (at 5k it is in the noise)
 BUILD = {"M": 12, "ef_construction": 100}
 REBUILD_SEEDS = (1, 2)  # the reference: the mean of rebuilds, as one rebuild varies by ~0.005
 TOLERANCE = 0.01  # the issue's bound on recall lost against a rebuild at equal ef
@@ -240,3 +242,34 @@ def test_load_rebuilds_the_in_lists_of_what_save_wrote(glove: Dataset, tmp_path:
         )
     loaded.delete(live[:20])  # deletes after load repair through the rebuilt in-lists
     assert_sound(loaded)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_saved_lists_after_a_delete_carry_no_more_than_a_rebuilds(
+    data_dir: Path, tmp_path: Path, compact: bool
+) -> None:
+    """A repaired list appends its new links, a fresh one holds back-links in insertion
+    order: saved in that order, the lists said which were repaired (the neighbours of D).
+    Saved as sets, the links of the repaired graph hold no more distinct words than two
+    rebuilds on X \\ D differ by (the erasure protocol's differential measure)."""
+    X = get_dataset("glove-100k-50-angular", data_dir).train[:LARGE]
+    deleted = deletion_set(X, "angular", "random", 0.02, seed=5)
+    kept = np.setdiff1d(np.arange(LARGE), deleted)
+    index = build(X, np.arange(LARGE))
+    index.delete(deleted)
+    if compact:
+        index.compact()
+    order = np.random.default_rng(1).permutation(kept)
+    states = {
+        "deleted": index,
+        "A": build(X[kept], kept, seed=1),
+        "B": build(X[order], order, seed=2),
+    }
+    words = {}
+    for name, state in states.items():
+        state.save(tmp_path / name)
+        links = np.load(tmp_path / name / "links0.npy")
+        assert all((np.diff(r[1 : 1 + r[0]]) > 0).all() for r in links)
+        words[name] = information(links.view(np.uint8).reshape(-1))
+    noise = abs(words["A"] - words["B"])
+    assert words["deleted"] - (words["A"] + words["B"]) / 2 <= 3 * noise, words
