@@ -62,6 +62,7 @@ def checks(row) -> dict[str, dict]:
         ("CentredUndo", "reconstruction", "random", 50),
         ("RoundedCsv", "reconstruction", "random", 50),
         ("TrainedCentroids", "reconstruction", "cluster", 200),
+        ("UnalignedCentroids", "reconstruction", "cluster", 200),
         ("TempFileUndo", "side files", "random", 50),
         ("BesideUndo", "side files", "random", 50),
         ("RamOnly", "memory", "random", 50),
@@ -110,10 +111,16 @@ def test_a_file_the_scan_cannot_read_makes_the_verdict_unverified(blobs: Path, t
     assert checks(row)["control"]["blind"] and row["blind_files"] == 1
 
 
-def test_the_trained_state_of_a_cheat_is_measurably_nearer_d(blobs: Path, tmp_path: Path):
-    row = run(blobs, tmp_path, CHEATS, "TrainedCentroids", "cluster", 200)
+@pytest.mark.parametrize(
+    ("constructor", "region"),
+    [("TrainedCentroids", "centroids.npy"), ("UnalignedCentroids", "quantizer.bin [float run")],
+)
+def test_the_trained_state_of_a_cheat_is_measurably_nearer_d(
+    blobs: Path, tmp_path: Path, constructor: str, region: str
+):
+    row = run(blobs, tmp_path, CHEATS, constructor, "cluster", 200)
     regions = checks(row)["reconstruction"]["detail"]["regions"]
-    assert row["trained_regions"] >= 1 and any(r["measurable"] for r in regions.values())
+    assert any(r["measurable"] for name, r in regions.items() if name.startswith(region))
 
 
 def test_a_flag_array_is_not_trained_state(blobs: Path, tmp_path: Path):

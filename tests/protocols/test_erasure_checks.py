@@ -18,6 +18,7 @@ import pytest
 
 from algorithms.vectors import unit_rows
 from harness.protocols.erasure.attack import Answers, attack, weighted_auc
+from harness.protocols.erasure.candidates import KeptRows, float_runs, neighbour_means
 from harness.protocols.erasure.decoding import decode_bytes, decode_files
 from harness.protocols.erasure.differential import compare, information, sizes
 from harness.protocols.erasure.encodings import ENCODINGS, encode
@@ -260,3 +261,37 @@ def test_verdict_rules() -> None:
 def test_the_normalised_encodings_are_unit_rows() -> None:
     normalised = next(e for e in ENCODINGS if e.normalized and e.format == "float32")
     assert np.allclose(normalised.values(ROWS[:5]), unit_rows(ROWS[:5]), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("header", [0, 1, 3, 7])
+def test_float_runs_read_stored_rows_at_their_own_phase(header: int) -> None:
+    """Inverted lists as a serialised index lays them out (a count, the rows, their int64 ids
+    from 0: zero words on both sides of the rows), after a header of any length: every row
+    read back is a kept row (no shifted misreading), the D rows among them are read whole,
+    and centroids with no kept row among them are read at every phase, their own included."""
+    rng = np.random.default_rng(3)
+    kept, deleted = rng.normal(size=(600, 24)).astype(np.float32), rng.normal(size=(5, 24))
+    centroids = rng.normal(size=(16, 24)).astype(np.float32) / 3
+    lists = [np.vstack([kept[:300], deleted.astype(np.float32)]), kept[300:]]
+    data = b"H" * header + np.int64(0).tobytes() + centroids.tobytes() + b"ilar"
+    for rows in lists:
+        data += np.int64(len(rows)).tobytes() + rows.tobytes()
+        data += np.arange(len(rows), dtype=np.int64).tobytes()
+    reference = KeptRows(kept, "euclidean")
+    runs = dict(float_runs(np.frombuffer(data, np.uint8), 24, reference))
+    read = np.vstack(list(runs.values()))
+    fresh = read[~reference.is_kept(read)]
+    assert reference.is_kept(read).sum() == len(kept)  # each kept row once, none shifted
+    for vector in [*deleted.astype(np.float32), *centroids]:
+        assert np.abs(fresh - vector).max(axis=1).min() == 0.0
+    assert len(fresh) <= len(deleted) + len(centroids) * 2 * 24  # centroids at their phases
+
+
+def test_neighbour_means_average_out_and_in_links() -> None:
+    rows = np.arange(12, dtype=np.float32).reshape(4, 3)
+    links = np.array([[1, -1], [0, 2], [-1, -1], [2, 2]])  # 3 -> 2 twice: counted twice
+    means = neighbour_means(links, rows)
+    # node 0: out 1, in 1; node 1: out 0 and 2, in 0; node 2: in 1, 3, 3; node 3: out 2, 2
+    expected = [rows[[1, 1]].mean(0), rows[[0, 2, 0]].mean(0), rows[[1, 3, 3]].mean(0)]
+    assert np.allclose(means, np.vstack([*expected, rows[[2, 2]].mean(0)]))
+    assert neighbour_means(np.array([[5, 0]] * 4), rows) is None  # not a graph over rows

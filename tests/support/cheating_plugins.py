@@ -392,3 +392,12 @@ class FlaggedSlots(BasePlugin):
     def save(self, directory: str | Path) -> None:
         for name in ("rows", "ids", "live"):
             np.save(Path(directory) / f"{name}.npy", getattr(self, name))
+
+
+class UnalignedCentroids(TrainedCentroids):
+    """Trained state in a binary of its own, as `faiss.write_index` lays it out: the
+    centroids' floats after an odd-length header, so that no float is 4-byte aligned."""
+
+    def write(self, directory: Path) -> None:
+        header = b"IVF" + np.int64(len(self.centroids)).tobytes()
+        (directory / "quantizer.bin").write_bytes(header + self.centroids.tobytes())

@@ -8,10 +8,10 @@ From the parsed arrays (`decoding`):
 - graphs: an integer array of one row of neighbour ids per row of a float array: each row's
   mean neighbour, an estimate of a node whose own vector was zeroed;
 
-and from raw (unparsed) parts, runs of plausible float32 values read as rows from both ends
-of the run. Rows equal to a kept row (raw or normalised, to 5 decimals) are dropped: they are
-the index's legitimate content. Every candidate is brought into the metric's comparison
-space (unit rows for angular).
+and from raw (unparsed) parts, runs of plausible float32 values at each byte alignment, read
+as rows at the phase the kept rows show (`float_runs`). Rows equal to a kept row (raw or
+normalised, to 5 decimals) are dropped: they are the index's legitimate content. Every
+candidate is brought into the metric's comparison space (unit rows for angular).
 """
 
 from __future__ import annotations
@@ -25,8 +25,14 @@ from harness.protocols.erasure.decoding import Decoded, as_rows
 
 MIN_ROWS = 2  # arrays with fewer rows are not read as rows
 RUN_LIMIT = 1 << 26  # bytes of a raw part searched for float runs
+FILLER = 1e-3  # a row whose components are all below this share of the largest kept one
+#   is bytes or integers read as floats (of the order of 1e-9), not a vector
+ZERO_MARGIN = 0.25  # ... as is one whose share of zeros exceeds a kept row's by this much
+PHASED_ROWS = 4096  # runs of at most this many rows and no kept row are read at every phase
+PHASE_SAMPLE = 64  # rows of a run tested for kept rows at each phase
 MAX_CANDIDATES = 200_000  # rows per state tested against D (a seeded sample beyond)
 TRAINED_SHARE = 0.1  # a region of at most this share of the kept rows is trained state
+KEPT_IN_TRAINED = 0.5  # ... if at most this share of its rows are kept rows (a centroid of one)
 
 
 @dataclass
@@ -49,6 +55,8 @@ class KeptRows:
         self.unit = unit_rows(self.raw)
         self.keys = np.sort(np.concatenate([row_keys(self.raw), row_keys(self.unit)]))
         self.max_abs = float(np.abs(self.raw).max()) if self.raw.size else 1.0
+        zeros = (self.raw == 0).mean(axis=1) if self.raw.size else np.zeros(1)
+        self.zero_share = float(np.quantile(zeros, 0.99))  # of a kept row, at most (mostly)
 
     @property
     def comparable_rows(self) -> np.ndarray:
@@ -103,8 +111,8 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
     for part in decoded.parts:
         if part.name in parsed or part.name.endswith("]"):
             continue
-        for number, rows in enumerate(float_runs(part.data, dimension, kept.max_abs)):
-            groups.append((f"{part.name} [float run {number}]", rows, True))
+        for label, rows in float_runs(part.data, dimension, kept):
+            groups.append((f"{part.name} [{label}]", rows, True))
     kept_share = TRAINED_SHARE * len(kept.raw)
     pieces, sources = [], []
     for name, rows, trainable in groups:
@@ -115,7 +123,10 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
         comparable = kept.comparable(fresh)
         pieces.append(comparable)
         sources.append(f"{name}: {len(fresh)} rows")
-        if trainable and len(fresh) >= MIN_ROWS and len(rows) <= kept_share:
+        # trained state is computed from the rows, not made of them: a run of stored rows
+        # (an inverted list) with a few rows that are not kept is data, not a codebook
+        trained_like = len(rows) - len(fresh) <= KEPT_IN_TRAINED * len(rows)
+        if trainable and trained_like and len(fresh) >= MIN_ROWS and len(rows) <= kept_share:
             trained[name] = comparable
     rows = np.concatenate(pieces) if pieces else np.zeros((0, dimension), np.float32)
     total = len(rows)
@@ -172,28 +183,62 @@ def neighbour_means(links: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
     return (sums[enough] / counts[enough, None]).astype(np.float32)
 
 
-def float_runs(data: np.ndarray, dimension: int, max_abs: float) -> list[np.ndarray]:
-    """Runs of at least `dimension` plausible float32 values (4-byte aligned) in a raw
-    buffer, read as rows from the run's start and from its end."""
-    usable = min(len(data), RUN_LIMIT) // 4 * 4
-    if usable < 4 * dimension:
-        return []
-    values = np.asarray(data[:usable]).view("<f4")
+def float_runs(data: np.ndarray, dimension: int, kept: KeptRows) -> list[tuple[str, np.ndarray]]:
+    """Runs of at least `dimension` plausible float32 values in a raw buffer, at each of the
+    four byte alignments (a serialised index need not align its floats: FAISS's follow an
+    odd-length header), each named by its alignment and its place among the runs there.
+
+    A run need not start or end at a row boundary (a zero or a header word beside it is a
+    plausible float too): it is read at the phase where its rows are kept rows, if one is;
+    a short run holding no kept row (centroids, a codebook) at every phase, as nothing tells
+    which is its own."""
+    usable = min(len(data), RUN_LIMIT)
+    runs = []
+    for offset in range(4):
+        stop = offset + (usable - offset) // 4 * 4
+        if stop - offset < 4 * dimension:
+            continue
+        values = np.frombuffer(np.asarray(data[offset:stop]).tobytes(), dtype="<f4")
+        for number, (start, end) in enumerate(_runs(values, dimension, kept.max_abs)):
+            readings = _readings(values[start:end], dimension, kept)
+            rows = np.concatenate(readings) if readings else np.zeros((0, dimension))
+            rows = rows[~_filler(rows, kept)] if len(rows) else rows
+            label = f"float run {number}" + (f" at +{offset}" if offset else "")
+            runs.append((label, rows.astype(np.float32)))
+    return runs
+
+
+def _runs(values: np.ndarray, dimension: int, max_abs: float) -> list[tuple[int, int]]:
+    """(start, stop) of each run of at least `dimension` plausible floats."""
     magnitude = np.abs(values)
     with np.errstate(invalid="ignore"):
         plausible = np.isfinite(values) & (magnitude <= 16 * max_abs)
-        plausible &= (magnitude == 0) | (magnitude >= 1e-4 * max_abs)
+        # a denormal is a small integer read as a float; tiny values are not (a centroid's)
+        plausible &= (magnitude == 0) | (magnitude >= np.finfo(np.float32).tiny)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], plausible.view(np.int8), [0]])))
     starts, stops = edges[::2], edges[1::2]
     long = (stops - starts) >= dimension
-    runs = []
-    for start, stop in zip(starts[long], stops[long], strict=True):
-        count = (stop - start) // dimension
-        head = values[start : start + count * dimension].reshape(count, dimension)
-        runs.append(head)
-        if (stop - start) % dimension:
-            runs.append(values[stop - count * dimension : stop].reshape(count, dimension))
-    return [np.asarray(r, dtype=np.float32) for r in runs]
+    return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
+
+
+def _filler(rows: np.ndarray, kept: KeptRows) -> np.ndarray:
+    """bool per row: bytes or integers read as floats, not a vector: every component below
+    FILLER of the largest kept one, or far more exact zeros than kept rows have (an int64's
+    high word)."""
+    small = np.abs(rows).max(axis=1) < FILLER * kept.max_abs
+    return small | ((rows == 0).mean(axis=1) > kept.zero_share + ZERO_MARGIN)
+
+
+def _readings(run: np.ndarray, dimension: int, kept: KeptRows) -> list[np.ndarray]:
+    """The run as rows, at the phases where a sample of its rows holds kept rows; if none
+    does, at every phase (a short run) or from both ends."""
+    count, spare = divmod(len(run), dimension)
+    at = [run[p : p + count * dimension].reshape(count, dimension) for p in range(spare + 1)]
+    sample = np.linspace(0, count - 1, min(count, PHASE_SAMPLE)).astype(np.int64)
+    holding = [r for r in at if kept.is_kept(r[sample]).any()]
+    if holding:
+        return holding
+    return at if count <= PHASED_ROWS else [at[0], at[-1]]
 
 
 def row_keys(rows: np.ndarray) -> np.ndarray:
