@@ -26,6 +26,7 @@ from harness.protocols.erasure.evidence import Check
 from harness.protocols.erasure.filescan import scan_decoded
 from harness.protocols.erasure.membership import mann_whitney_auc
 from harness.protocols.erasure.patterns import Finder
+from harness.protocols.erasure.reconstruction import nearest_log, nearness
 from harness.protocols.erasure.remanence import scan_buffers, scan_directory, stored_elsewhere
 from harness.protocols.erasure.state import folder_files
 from harness.protocols.erasure.verdict import verdicts
@@ -295,3 +296,22 @@ def test_neighbour_means_average_out_and_in_links() -> None:
     expected = [rows[[1, 1]].mean(0), rows[[0, 2, 0]].mean(0), rows[[1, 3, 3]].mean(0)]
     assert np.allclose(means, np.vstack([*expected, rows[[2, 2]].mean(0)]))
     assert neighbour_means(np.array([[5, 0]] * 4), rows) is None  # not a graph over rows
+
+
+def test_rounding_level_differences_in_trained_state_are_not_measurable() -> None:
+    """LeanVec's projections recomputed from down-dated statistics differ from a retrained
+    index's by rounding, toward D (B's not at all): many standard errors, yet no trace of D;
+    centroids of X (D included) against centroids of X without D are one."""
+    rng = np.random.default_rng(5)
+    kept, deleted = rng.normal(size=(2000, 16)), rng.normal(size=(100, 16)) * 0.3 + 2.0
+    near_d = deleted[:8] + 0.5 * rng.normal(size=(8, 16))
+    retrained = np.vstack([rng.normal(size=(56, 16)), near_d]).astype(np.float32)
+    rounded = retrained.copy()
+    rounded[56:] += 1e-6 * (deleted.mean(axis=0) - rounded[56:])
+    figures = nearness((rounded, retrained, retrained.copy()), deleted, kept[:500], nearest_log)
+    assert figures["value"] > 10 * figures["stderr"] and figures["null"] == 0
+    assert not figures["measurable"]
+    with_d = retrained.copy()
+    with_d[56:] = deleted[:8] + 0.05 * rng.normal(size=(8, 16))
+    figures = nearness((with_d, retrained, retrained.copy()), deleted, kept[:500], nearest_log)
+    assert figures["measurable"]
