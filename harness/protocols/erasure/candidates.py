@@ -198,7 +198,7 @@ def float_runs(data: np.ndarray, dimension: int, kept: KeptRows) -> list[tuple[s
         stop = offset + (usable - offset) // 4 * 4
         if stop - offset < 4 * dimension:
             continue
-        values = np.frombuffer(np.asarray(data[offset:stop]).tobytes(), dtype="<f4")
+        values = np.asarray(data[offset:stop]).view("<f4")  # unaligned: read in place
         for number, (start, end) in enumerate(_runs(values, dimension, kept.max_abs)):
             readings = _readings(values[start:end], dimension, kept)
             rows = np.concatenate(readings) if readings else np.zeros((0, dimension))
@@ -209,14 +209,18 @@ def float_runs(data: np.ndarray, dimension: int, kept: KeptRows) -> list[tuple[s
 
 
 def _runs(values: np.ndarray, dimension: int, max_abs: float) -> list[tuple[int, int]]:
-    """(start, stop) of each run of at least `dimension` plausible floats."""
-    magnitude = np.abs(values)
-    with np.errstate(invalid="ignore"):
-        plausible = np.isfinite(values) & (magnitude <= 16 * max_abs)
-        # a denormal is a small integer read as a float; tiny values are not (a centroid's)
-        plausible &= (magnitude == 0) | (magnitude >= np.finfo(np.float32).tiny)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], plausible.view(np.int8), [0]])))
-    starts, stops = edges[::2], edges[1::2]
+    """(start, stop) of each run of at least `dimension` plausible floats: zero, or normal
+    (a denormal is a small integer read as a float; tiny values are not: a centroid's) and at
+    most 16 times the largest kept component (compared as bit patterns, which order like
+    the magnitudes of finite floats)."""
+    bits = values.view(np.uint32) & np.uint32(0x7FFFFFFF)
+    largest = np.array(min(16 * max_abs, np.finfo(np.float32).max), np.float32).view(np.uint32)
+    plausible = (bits == 0) | ((bits >= np.uint32(0x00800000)) & (bits <= largest))
+    edges = np.flatnonzero(plausible[1:] != plausible[:-1]) + 1
+    edges = np.concatenate(
+        [[0] if plausible[0] else [], edges, [len(values)] if plausible[-1] else []]
+    )
+    starts, stops = edges[::2].astype(np.int64), edges[1::2].astype(np.int64)
     long = (stops - starts) >= dimension
     return list(zip(starts[long].tolist(), stops[long].tolist(), strict=True))
 
@@ -234,8 +238,11 @@ def _readings(run: np.ndarray, dimension: int, kept: KeptRows) -> list[np.ndarra
     does, at every phase (a short run) or from both ends."""
     count, spare = divmod(len(run), dimension)
     at = [run[p : p + count * dimension].reshape(count, dimension) for p in range(spare + 1)]
+    if len(at) == 1:
+        return at
     sample = np.linspace(0, count - 1, min(count, PHASE_SAMPLE)).astype(np.int64)
-    holding = [r for r in at if kept.is_kept(r[sample]).any()]
+    hits = kept.is_kept(np.concatenate([r[sample] for r in at])).reshape(len(at), -1)
+    holding = [r for r, hit in zip(at, hits.any(axis=1), strict=True) if hit]
     if holding:
         return holding
     return at if count <= PHASED_ROWS else [at[0], at[-1]]
