@@ -57,6 +57,7 @@ def checks(row) -> dict[str, dict]:
         ("JsonLog", "decoding", "random", 50),
         ("NestedStreams", "decoding", "random", 50),
         ("ScalarQuantisedUndo", "reconstruction", "random", 50),
+        ("ScalarQuantised16Undo", "reconstruction", "random", 50),
         ("NoisyUndo", "reconstruction", "random", 50),
         ("TombstonedGraph", "reconstruction", "random", 50),
         ("CentredUndo", "reconstruction", "random", 50),

@@ -140,6 +140,16 @@ class ScalarQuantisedUndo(Undo):
         np.save(directory / "undo-ranges.npy", np.stack([self.low, self.high]))
 
 
+class ScalarQuantised16Undo(ScalarQuantisedUndo):
+    """The same lossy code on 16 bits (int16, per-dimension ranges of the fitted rows)."""
+
+    def write(self, directory: Path) -> None:
+        span = np.where(self.high > self.low, self.high - self.low, 1)
+        levels = np.round((self.undo - self.low) / span * 65535) - 32768
+        np.save(directory / "undo-codes.npy", np.clip(levels, -32768, 32767).astype(np.int16))
+        np.save(directory / "undo-ranges.npy", np.stack([self.low, self.high]))
+
+
 class NoisyUndo(Undo):
     """A lossy copy: every component within 1% (float32, a plain .npy)."""
 

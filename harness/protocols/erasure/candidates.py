@@ -3,8 +3,8 @@
 From the parsed arrays (`decoding`):
 
 - float arrays with an axis of the dataset's dimension: their rows;
-- 8-bit arrays with such an axis: rows decoded with per-dimension affine ranges fitted to
-  the kept rows (raw and normalised), as scalar quantisation stores them;
+- 8- and 16-bit integer arrays with such an axis: rows decoded with per-dimension affine
+  ranges fitted to the kept rows (raw and normalised), as scalar quantisation stores them;
 - graphs: an integer array of one row of neighbour ids per row of a float array: each row's
   mean neighbour, an estimate of a node whose own vector was zeroed;
 
@@ -98,7 +98,7 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
             if array.values.ndim == 2 and len(rows) <= dimension * 4:
                 matrices[name] = rows
             groups.append((name, rows, shaped))
-        elif rows.dtype.itemsize == 1 and len(rows) >= MIN_ROWS:
+        elif rows.dtype.kind in "iu" and rows.dtype.itemsize <= 2 and len(rows) >= MIN_ROWS:
             for label, decoded_rows in affine_decodings(rows, kept):
                 groups.append((f"{name} [{label}]", decoded_rows, shaped))
     for array in decoded.arrays:
@@ -137,12 +137,11 @@ def collect(decoded: Decoded, kept: KeptRows, dimension: int, seed: int) -> Cand
 
 
 def affine_decodings(codes: np.ndarray, kept: KeptRows) -> list[tuple[str, np.ndarray]]:
-    """8-bit rows decoded per dimension onto the kept rows' ranges (raw and normalised),
-    reading the codes as spanning their whole range (as scalar quantisation writes them) and
-    as spanning the range they use."""
-    signed = codes.dtype == np.int8
+    """8- or 16-bit integer rows decoded per dimension onto the kept rows' ranges (raw and
+    normalised), reading the codes as spanning their type's whole range (as scalar
+    quantisation writes them) and as spanning the range they use."""
     values = codes.astype(np.float64)
-    full = (-128.0, 127.0) if signed else (0.0, 255.0)
+    full = (float(np.iinfo(codes.dtype).min), float(np.iinfo(codes.dtype).max))
     spans = {
         "full": (np.full(codes.shape[1], full[0]), np.full(codes.shape[1], full[1])),
         "used": (values.min(axis=0), values.max(axis=0)),
