@@ -71,14 +71,15 @@ def loaded_packages() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def describe() -> dict[str, str]:
-    """Attributes for a result file's `environment` group."""
+def describe(revision: str | None = None) -> dict[str, str]:
+    """Attributes for a result file's `environment` group; `revision` as read when the run
+    began (the checkout may move while it runs: the code it loaded is the one it began with)."""
     info = {
         "cpu": cpu_model(),
         "machine": platform.machine(),
         "system": platform.platform(),
         "python": platform.python_version(),
-        "git_revision": git_revision(),
+        "git_revision": git_revision() if revision is None else revision,
     }
     info.update({f"version:{name}": v for name, v in loaded_packages().items()})
     return info

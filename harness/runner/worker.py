@@ -17,7 +17,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from harness.core.environment import describe
+from harness.core.environment import describe, git_revision
 from harness.core.job import Job
 from harness.core.results import write_result
 from harness.data.datasets import load_dataset
@@ -77,10 +77,11 @@ def describe_error(error: BaseException) -> str:
 
 
 def execute(job: Job) -> None:
+    revision = git_revision()  # before the plugin runs: the versions after it, its own too
     dataset = load_dataset(job.dataset_path, name=job.dataset)
     environment = None
     for record in PROTOCOLS[job.protocol].run(job, dataset):
-        environment = environment or describe()
+        environment = environment or describe(revision)
         write_result(
             job.result_path(record.query_args, record.label_suffix),
             {**job.attrs(record.query_args, dataset.metric), **record.attrs},

@@ -217,3 +217,21 @@ def test_a_broken_file_under_results_does_not_stop_later_runs(
     assert "bruteforce" in out and "best QPS at recall >= 0.9" in out and "FAILED" not in out
     messages = " ".join(str(w.message) for w in caught)
     assert all(str(path) in messages for path in made.values())
+
+
+def test_a_result_names_the_revision_its_run_began_with(
+    tiny_dataset: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """A checkout moved while a run is under way (a pull during a long scorecard) does not
+    relabel the run: its result names the revision of the code it loaded."""
+    import harness.core.environment as environment
+    import harness.runner.worker as worker
+    from harness.core.results import read_result
+    from tests.support.jobs import make_job
+
+    monkeypatch.setattr(worker, "git_revision", lambda: "began-with")
+    monkeypatch.setattr(environment, "git_revision", lambda: "moved-to")
+    job = make_job("plugins.bruteforce.module", "BruteForce", tiny_dataset, tmp_path)
+    worker.execute(job)
+    [path] = tmp_path.rglob("*.hdf5")
+    assert read_result(path)["environment"]["git_revision"] == "began-with"
