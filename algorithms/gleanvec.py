@@ -60,7 +60,13 @@ def _kmeans_plus_plus(units: np.ndarray, clusters: int, rng: np.random.Generator
 
 
 class GleanVec(LeanVec):
-    """LeanVec-Sphering per spherical k-means cluster, with the shared W (Algorithm 5)."""
+    """LeanVec-Sphering per spherical k-means cluster, with the shared W (Algorithm 5).
+
+    The landmarks are learned from the rows, so a delete cannot subtract a deleted vector's
+    pull on them: `compact` learns them again on the live rows (`relearns`), and until then
+    they keep a trace of D."""
+
+    relearns = True
 
     def __init__(
         self,
@@ -75,10 +81,17 @@ class GleanVec(LeanVec):
         self.groups = clusters
         super().__init__(dimension, d_max, refresh_every, learn_queries)
         self.centres: np.ndarray | None = None
+        self.seed = 0
 
     def learn_landmarks(self, X: np.ndarray, seed: int = 0) -> None:
         """Spherical k-means on (a sample of) the data (Algorithm 5, lines 1-2)."""
-        self.centres = spherical_kmeans(X, self.groups, seed=seed)
+        self.centres, self.seed = spherical_kmeans(X, self.groups, seed=seed), seed
+
+    def relearn(self, X: np.ndarray) -> None:
+        """Landmarks learned anew on the live rows X, as a build on X would learn them (the
+        same seed), and the statistics forgotten: the caller adds X under the new tags."""
+        self.learn_landmarks(X, self.seed)
+        self.reset()
 
     def assign(self, X: np.ndarray) -> np.ndarray:
         """Tag = argmax_c <x, mu_c> (Eq. 14); the norm of x does not change the argmax."""

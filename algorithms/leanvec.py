@@ -68,6 +68,9 @@ class LeanVec:
     """
 
     groups = 1
+    #: whether `compact` must learn the reduction afresh (something in it is learned from the
+    #: rows themselves, not from statistics a delete can subtract)
+    relearns = False
 
     def __init__(
         self,
@@ -102,6 +105,19 @@ class LeanVec:
     def assign(self, X: np.ndarray) -> np.ndarray:
         """The group of every row: one group for LeanVec (GleanVec assigns clusters)."""
         return np.zeros(len(X), dtype=np.int32)
+
+    def reset(self) -> None:
+        """Forget the streamed statistics, to take the live rows afresh."""
+        self.K_X[:] = 0
+        self.counts[:] = 0
+        self.sums[:] = 0
+        self.pending = 0
+
+    def relearn(self, X: np.ndarray) -> None:
+        """What is learned from the rows themselves, learned again on the live rows X (for
+        LeanVec nothing: its statistics are all it learns); the statistics forgotten, for the
+        caller to add X afresh."""
+        self.reset()
 
     def add(self, X: np.ndarray, tags: np.ndarray) -> None:
         """Insert: K_X += x x^T for every row, in its group."""

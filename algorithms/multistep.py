@@ -124,10 +124,29 @@ class MultiStepIndex:
             self.refresh()
 
     def compact(self) -> None:
-        """Purge deleted nodes from the graph and refresh, so nothing depends on them."""
+        """Purge deleted nodes from the graph and refresh (or, for a reduction learned from
+        the rows, learn it again), so nothing depends on them."""
         self.graph.compact()
-        if self.reducer.pending:
+        if self.reducer.relearns:
+            self.relearn()
+        elif self.reducer.pending:
             self.refresh()
+
+    def relearn(self) -> None:
+        """Learn the reduction afresh on the live rows, in id order as a build on them takes
+        them (GleanVec's landmarks, then the statistics under the new tags), and re-project
+        every live vector."""
+        live = np.sort(self.graph.ids())
+        rows, _ = self.graph.vectors(live)
+        self.reducer.relearn(rows)
+        tags = self.reducer.assign(rows)
+        self.reducer.add(rows, tags)
+        self.reducer.refit()
+        self._query_matrices.clear()
+        for start in range(0, len(live), self.REFRESH_CHUNK):
+            chunk = slice(start, start + self.REFRESH_CHUNK)
+            self._publish(rows[chunk], live[chunk], tags[chunk])
+        rows.fill(0)  # a copy of every live vector
 
     def refresh(self) -> None:
         """Recompute the projections and re-project every live vector (sec. 3.2, Eq. 12)."""

@@ -315,3 +315,39 @@ def test_lvq_spread_follows_the_live_rows(ood) -> None:
     reduced = reducer.project_data(X[1000:], np.zeros(len(X) - 1000, np.int32))
     assert np.allclose(reducer.offsets[0], reduced.mean(0), rtol=1e-3, atol=1e-3)
     assert np.allclose(reducer.scales[0], reduced.std(0), rtol=1e-3)
+
+
+def test_gleanvec_compact_learns_its_landmarks_as_a_rebuild_would(ood) -> None:
+    """The landmarks are learned from the rows: a delete cannot subtract a deleted vector's
+    pull on them, so until `compact()` they keep D's trace (cluster deletion: the landmark
+    of D's region stays where D was); after it they, the statistics and the projections are
+    those of a build on the live rows."""
+    X, _, learn, _ = ood
+    rows = X[:2000]
+    centre = rows[0] / np.linalg.norm(rows[0])
+    deleted = np.argsort(-(rows @ centre))[:300]  # a cluster: D's region of the sphere
+    kept = np.setdiff1d(np.arange(2000), deleted)
+
+    def plugin():
+        made = GleanVecHnsw("euclidean", C=4, M=8, efConstruction=60, d_max=12, bits=32)
+        made.fit_queries(learn)
+        return made
+
+    forgetting, rebuilt = plugin(), plugin()
+    forgetting.fit(rows)
+    rebuilt.fit(rows[kept], kept)
+    learned_with_d = forgetting.index.reducer.centres.copy()
+    forgetting.delete(deleted)
+    assert np.array_equal(forgetting.index.reducer.centres, learned_with_d)
+    forgetting.compact()
+    ours, theirs = forgetting.index.reducer, rebuilt.index.reducer
+    assert not np.allclose(learned_with_d, theirs.centres, atol=1e-3)
+    assert np.allclose(ours.centres, theirs.centres, atol=1e-5)
+    assert np.array_equal(ours.counts, theirs.counts)
+    assert np.allclose(ours.K_X, theirs.K_X, rtol=1e-6, atol=1e-6)
+    assert np.allclose(ours.B, theirs.B, atol=1e-4)
+    _, tags = forgetting.index.graph.vectors(kept)
+    assert np.array_equal(tags, ours.assign(rows[kept]))  # the graph holds the new tags
+    forgetting.set_query_arguments(ef=60, kappa=40, d=12)
+    answers = np.stack([forgetting.query(q, K) for q in rows[kept[:30]]])
+    assert (answers[:, 0] == kept[:30]).mean() >= 0.9  # re-projected rows still searched
