@@ -113,12 +113,6 @@ class LeanVec:
         self.sums[:] = 0
         self.pending = 0
 
-    def relearn(self, X: np.ndarray) -> None:
-        """What is learned from the rows themselves, learned again on the live rows X (for
-        LeanVec nothing: its statistics are all it learns); the statistics forgotten, for the
-        caller to add X afresh."""
-        self.reset()
-
     def add(self, X: np.ndarray, tags: np.ndarray) -> None:
         """Insert: K_X += x x^T for every row, in its group."""
         self._update(X, tags, +1)

@@ -23,6 +23,15 @@ from algorithms.vectors import unit_rows
 from plugins.base import BasePlugin, as_ids, as_query, as_rows, check_deletable
 
 
+def nearest_live(rows: np.ndarray, live: np.ndarray, ids: np.ndarray, q, k: int) -> np.ndarray:
+    """Exact search over the rows marked live (slots kept in place, deleted ones skipped)."""
+    q = as_query(q, rows.shape[1])
+    distances = np.square(rows - q).sum(axis=1)
+    distances[~live] = np.inf
+    order = np.argsort(distances, kind="stable")[:k]
+    return ids[order[np.isfinite(distances[order])]]
+
+
 class HardDelete(BasePlugin):
     """Exact search over live rows; delete drops the rows and zeroes the old buffer."""
 
@@ -331,11 +340,7 @@ class TombstonedGraph(BasePlugin):
         self.links = np.argsort(distances, axis=1)[:, : self.degree].astype(np.int32)
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
-        q = as_query(q, self.vectors.shape[1])
-        distances = np.square(self.vectors - q).sum(axis=1)
-        distances[self.dead] = np.inf
-        order = np.argsort(distances, kind="stable")[:k]
-        return self.ids[order[np.isfinite(distances[order])]]
+        return nearest_live(self.vectors, ~self.dead, self.ids, q, k)
 
     def delete(self, ids: np.ndarray) -> None:
         ids = check_deletable(ids, self.slot)
@@ -385,11 +390,7 @@ class FlaggedSlots(BasePlugin):
         self.live = np.ones(len(self.rows), dtype=np.uint8)
 
     def query(self, q: np.ndarray, k: int) -> np.ndarray:
-        q = as_query(q, self.rows.shape[1])
-        distances = np.square(self.rows - q).sum(axis=1)
-        distances[self.live == 0] = np.inf
-        order = np.argsort(distances, kind="stable")[:k]
-        return self.ids[order[np.isfinite(distances[order])]]
+        return nearest_live(self.rows, self.live == 1, self.ids, q, k)
 
     def delete(self, ids: np.ndarray) -> None:
         ids = check_deletable(ids, self.slot)
